@@ -1,0 +1,211 @@
+//! BS.1770 loudness (via the `ebur128` crate) and where a track actually plays.
+
+use ebur128::{EbuR128, Mode};
+use serde::{Deserialize, Serialize};
+
+/// Step of the loudness curves, seconds.
+pub const CURVE_STEP_S: f64 = 0.1;
+/// A hop is "active" when its momentary loudness is within this many dB of the track's
+/// loudest 5 % (the activity rule of DESIGN §4).
+pub const ACTIVE_RANGE_DB: f64 = 20.0;
+/// Below this a hop is silence whatever the track's level (BS.1770 absolute gate).
+const ABSOLUTE_GATE_LUFS: f64 = -70.0;
+
+/// Loudness figures of one signal. `None` where a figure is undefined (silence, or a
+/// signal shorter than the measuring window: integrated loudness needs 400 ms, LRA 3 s).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Loudness {
+    /// Integrated loudness (BS.1770-4, gated), LUFS.
+    pub integrated_lufs: Option<f64>,
+    /// Loudness range (EBU Tech 3342), LU.
+    pub lra_lu: Option<f64>,
+    /// Maximum true peak over channels (BS.1770-4 Annex 2), dBTP.
+    pub true_peak_dbtp: Option<f64>,
+    /// Maximum sample peak over channels, dBFS.
+    pub sample_peak_dbfs: Option<f64>,
+    /// Loudness where the track plays: the energy mean of the momentary loudness over the
+    /// active hops, LUFS. The quantity faders are balanced on.
+    pub active_lufs: Option<f64>,
+    /// Share of the song (0..1) in which the track is active.
+    pub active_fraction: f64,
+    /// Short-term (3 s) loudness every [`CURVE_STEP_S`], LUFS (−inf as `None`).
+    pub short_term_lufs: Vec<Option<f32>>,
+    /// Momentary (400 ms) loudness every [`CURVE_STEP_S`], LUFS.
+    pub momentary_lufs: Vec<Option<f32>>,
+}
+
+/// Streaming loudness meter: push interleaved blocks, then [`LoudnessMeter::finish`].
+pub struct LoudnessMeter {
+    meter: EbuR128,
+    channels: usize,
+    hop: usize,
+    in_hop: usize,
+    short_term: Vec<Option<f32>>,
+    momentary: Vec<Option<f32>>,
+}
+
+fn finite(x: Result<f64, ebur128::Error>) -> Option<f64> {
+    x.ok().filter(|v| v.is_finite())
+}
+
+impl LoudnessMeter {
+    /// A meter for `channels` (1 or 2) at `rate` Hz; `true_peak` adds the (slower)
+    /// oversampled peak measurement.
+    pub fn new(channels: usize, rate: u32, true_peak: bool) -> Self {
+        let mut mode = Mode::I | Mode::LRA | Mode::M | Mode::S | Mode::SAMPLE_PEAK;
+        if true_peak {
+            mode |= Mode::TRUE_PEAK;
+        }
+        let meter = EbuR128::new(channels as u32, rate, mode)
+            .expect("1-2 channels at 8-192 kHz are valid ebur128 parameters");
+        LoudnessMeter {
+            meter,
+            channels,
+            hop: ((rate as f64 * CURVE_STEP_S).round() as usize).max(1),
+            in_hop: 0,
+            short_term: Vec::new(),
+            momentary: Vec::new(),
+        }
+    }
+
+    /// Adds interleaved frames.
+    pub fn push(&mut self, mut block: &[f32]) {
+        while !block.is_empty() {
+            let frames = (block.len() / self.channels).min(self.hop - self.in_hop);
+            let (now, rest) = block.split_at(frames * self.channels);
+            self.meter
+                .add_frames_f32(now)
+                .expect("frame count matches the channel count");
+            self.in_hop += frames;
+            if self.in_hop == self.hop {
+                self.in_hop = 0;
+                let st = finite(self.meter.loudness_shortterm());
+                let m = finite(self.meter.loudness_momentary());
+                self.short_term.push(st.map(|v| v as f32));
+                self.momentary.push(m.map(|v| v as f32));
+            }
+            block = rest;
+        }
+    }
+
+    /// The figures for everything pushed.
+    pub fn finish(self) -> Loudness {
+        let peak = |f: &dyn Fn(u32) -> Result<f64, ebur128::Error>| {
+            (0..self.channels as u32)
+                .filter_map(|c| f(c).ok())
+                .fold(0.0f64, f64::max)
+        };
+        let db = |p: f64| (p > 0.0).then(|| 20.0 * p.log10());
+        let mode = self.meter.mode();
+        let true_peak = mode
+            .contains(Mode::TRUE_PEAK)
+            .then(|| db(peak(&|c| self.meter.true_peak(c))))
+            .flatten();
+        let (active_lufs, active_fraction) = active_loudness(&self.momentary);
+        Loudness {
+            integrated_lufs: finite(self.meter.loudness_global()),
+            lra_lu: finite(self.meter.loudness_range()).filter(|_| self.momentary.len() >= 30),
+            true_peak_dbtp: true_peak,
+            sample_peak_dbfs: db(peak(&|c| self.meter.sample_peak(c))),
+            active_lufs,
+            active_fraction,
+            short_term_lufs: self.short_term,
+            momentary_lufs: self.momentary,
+        }
+    }
+}
+
+/// Energy mean of the active hops of a momentary-loudness curve, and their share.
+/// Active: above the absolute gate and within [`ACTIVE_RANGE_DB`] of the loudest 5 %.
+pub fn active_loudness(momentary: &[Option<f32>]) -> (Option<f64>, f64) {
+    let mut levels: Vec<f64> = momentary
+        .iter()
+        .flatten()
+        .map(|&v| v as f64)
+        .filter(|&v| v > ABSOLUTE_GATE_LUFS)
+        .collect();
+    if levels.is_empty() {
+        return (None, 0.0);
+    }
+    levels.sort_by(f64::total_cmp);
+    let loud = levels[((levels.len() - 1) as f64 * 0.95).round() as usize];
+    let active: Vec<f64> = levels
+        .into_iter()
+        .filter(|&v| v >= loud - ACTIVE_RANGE_DB)
+        .collect();
+    let energy = active.iter().map(|v| 10f64.powf(v / 10.0)).sum::<f64>() / active.len() as f64;
+    (
+        Some(10.0 * energy.log10()),
+        active.len() as f64 / momentary.len() as f64,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sine(rate: u32, secs: f64, amp: f32, channels: usize) -> Vec<f32> {
+        let n = (rate as f64 * secs) as usize;
+        (0..n)
+            .flat_map(|i| {
+                let v = amp * (2.0 * std::f32::consts::PI * 1000.0 * i as f32 / rate as f32).sin();
+                std::iter::repeat_n(v, channels)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn stereo_1k_sine_at_minus_20_reads_minus_20() {
+        // EBU Tech 3341 case 1: 1 kHz stereo sine at −20 dBFS reads −20 LUFS ±0.1.
+        for rate in [44_100, 48_000] {
+            let mut m = LoudnessMeter::new(2, rate, true);
+            for chunk in sine(rate, 20.0, 0.1, 2).chunks(4097 * 2) {
+                m.push(chunk);
+            }
+            let l = m.finish();
+            assert!((l.integrated_lufs.unwrap() + 20.0).abs() < 0.1, "{l:?}");
+            assert!((l.active_lufs.unwrap() + 20.0).abs() < 0.1);
+            assert!(l.active_fraction > 0.95);
+            assert_eq!(l.momentary_lufs.len(), 200);
+        }
+    }
+
+    #[test]
+    fn active_loudness_ignores_silence() {
+        let rate = 48_000;
+        let mut signal = sine(rate, 5.0, 0.1, 1);
+        signal.extend(vec![0.0; rate as usize * 15]);
+        let mut m = LoudnessMeter::new(1, rate, false);
+        m.push(&signal);
+        let l = m.finish();
+        // Mono −20 dBFS sine measured as one front channel: −23 LUFS while it plays.
+        assert!(
+            (l.active_lufs.unwrap() + 23.0).abs() < 0.3,
+            "{:?}",
+            l.active_lufs
+        );
+        assert!(
+            (l.active_fraction - 0.25).abs() < 0.05,
+            "{}",
+            l.active_fraction
+        );
+    }
+
+    #[test]
+    fn silence_and_short_input_are_defined() {
+        let mut m = LoudnessMeter::new(2, 44_100, true);
+        m.push(&vec![0.0; 44_100]);
+        let l = m.finish();
+        assert_eq!(l.integrated_lufs, None);
+        assert_eq!(l.active_lufs, None);
+        assert_eq!(l.true_peak_dbtp, None);
+        let mut m = LoudnessMeter::new(1, 44_100, true);
+        m.push(&sine(44_100, 0.2, 0.5, 1));
+        let l = m.finish();
+        assert_eq!(
+            l.integrated_lufs, None,
+            "under 400 ms integrated is undefined"
+        );
+        assert!(l.sample_peak_dbfs.is_some());
+    }
+}

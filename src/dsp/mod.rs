@@ -1,0 +1,33 @@
+//! Sample-level building blocks. Nothing here knows about songs, roles or files.
+
+pub mod biquad;
+pub mod dither;
+pub mod limiter;
+pub mod oversample;
+pub mod pan;
+
+/// A sample-level processing block: the common interface of every DSP unit.
+pub trait Processor {
+    /// Clear all running state (delay lines, envelopes, filter memories) as if new.
+    fn reset(&mut self);
+    /// Set the sample rate in Hz; recomputes coefficients and resets state.
+    fn set_sample_rate(&mut self, rate: f64);
+    /// Process one block of interleaved frames in place.
+    fn process(&mut self, block: &mut [f32]);
+    /// Frames of delay this block adds (look-ahead, linear phase); the console compensates it.
+    fn latency(&self) -> usize {
+        0
+    }
+}
+
+/// Decibels to linear amplitude.
+#[inline]
+pub fn db_to_gain(db: f64) -> f64 {
+    10f64.powf(db / 20.0)
+}
+
+/// Linear amplitude to decibels (−∞ for 0).
+#[inline]
+pub fn gain_to_db(gain: f64) -> f64 {
+    20.0 * gain.log10()
+}

@@ -1,0 +1,256 @@
+//! The `mixwright` command: argument parsing, progress and exit codes. All the work is in
+//! the library.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use mixwright::engineer::master::Target;
+use mixwright::io::write::OutputFormat;
+use mixwright::report::MixSummary;
+use mixwright::session::Session;
+use mixwright::{Error, MixOptions, Progress};
+
+#[derive(Parser)]
+#[command(
+    name = "mixwright",
+    version,
+    about = "An automatic mix engineer: stems in, a release-ready stereo mix out."
+)]
+struct Cli {
+    /// No progress bar.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Mix stems (a folder, or files) into a stereo file.
+    Mix {
+        /// A folder of stems, or stem files.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// The mix file (.wav or .flac).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// streaming (−14 LUFS), apple (−16), ebu (−23), club (−9), or a number in LUFS.
+        #[arg(long, default_value = "streaming", allow_hyphen_values = true)]
+        target: String,
+        /// Write the session (every decision) to this JSON file.
+        #[arg(long)]
+        session: Option<PathBuf>,
+        /// Write an HTML report (not available yet).
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Write each stem's contribution to the mix bus into this folder.
+        #[arg(long)]
+        stems_out: Option<PathBuf>,
+        /// wav16, wav24, wav32f, flac16 or flac24 (default from the extension: 24-bit).
+        #[arg(long)]
+        format: Option<String>,
+        /// Session sample rate in Hz (default: the most common input rate).
+        #[arg(long)]
+        rate: Option<u32>,
+        /// Print a machine-readable summary on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Render a saved session again.
+    Render {
+        /// The session file.
+        session: PathBuf,
+        /// The mix file.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// wav16, wav24, wav32f, flac16 or flac24.
+        #[arg(long)]
+        format: Option<String>,
+        /// Write each stem's contribution to the mix bus into this folder.
+        #[arg(long)]
+        stems_out: Option<PathBuf>,
+    },
+    /// Measure files: loudness, loudness range, peaks, format.
+    Analyze {
+        /// Audio files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A progress bar on the terminal; nothing when output is piped or `--quiet`.
+struct Bar(ProgressBar);
+
+impl Bar {
+    fn new(quiet: bool) -> Bar {
+        if quiet || !std::io::stdout().is_terminal() {
+            return Bar(ProgressBar::hidden());
+        }
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} {elapsed}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        Bar(bar)
+    }
+}
+
+impl Progress for Bar {
+    fn stage(&self, name: &str, total: u64) {
+        self.0.set_message(name.to_string());
+        self.0.set_length(total);
+        self.0.set_position(0);
+    }
+    fn advance(&self, n: u64) {
+        self.0.inc(n);
+    }
+}
+
+fn output_format(format: Option<&str>, output: &Path) -> Result<OutputFormat, Error> {
+    match format {
+        Some(f) => Ok(OutputFormat::parse(f)?),
+        None => OutputFormat::from_extension(output).ok_or_else(|| {
+            Error::Usage(format!(
+                "{}: cannot tell the format from the extension; use .wav or .flac, or --format",
+                output.display()
+            ))
+        }),
+    }
+}
+
+fn fmt_opt(v: Option<f64>, unit: &str) -> String {
+    v.map_or_else(|| "-".to_string(), |v| format!("{v:.2} {unit}"))
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let bar = Bar::new(cli.quiet);
+    match cli.command {
+        Command::Mix {
+            inputs,
+            output,
+            target,
+            session,
+            report,
+            stems_out,
+            format,
+            rate,
+            json,
+        } => {
+            if report.is_some() {
+                return Err(
+                    Error::Usage("--report is not available yet in this version".into()).into(),
+                );
+            }
+            if let Some(r) = rate
+                && !(8_000..=192_000).contains(&r)
+            {
+                return Err(Error::Usage(format!("--rate {r} is outside 8000..=192000")).into());
+            }
+            let opts = MixOptions {
+                target: Target::parse(&target)?,
+                rate,
+                format: output_format(format.as_deref(), &output)?,
+                session_out: session,
+                stems_out,
+            };
+            let result = mixwright::mix(&inputs, &output, &opts, &bar)?;
+            bar.0.finish_and_clear();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&MixSummary::new(&result))?
+                );
+            } else {
+                let m = &result.render.master;
+                println!(
+                    "{}: {} tracks, {}, true peak {}, LRA {}",
+                    result.render.output.display(),
+                    result.session.tracks.len(),
+                    fmt_opt(m.integrated_lufs, "LUFS"),
+                    fmt_opt(m.true_peak_dbtp, "dBTP"),
+                    fmt_opt(m.lra_lu, "LU"),
+                );
+            }
+            for w in &result.warnings {
+                eprintln!("warning: {w}");
+            }
+        }
+        Command::Render {
+            session,
+            output,
+            format,
+            stems_out,
+        } => {
+            let s = Session::load(&session)?;
+            let format = output_format(format.as_deref(), &output)?;
+            let r = mixwright::render(&s, &output, format, stems_out.as_deref(), &bar)?;
+            bar.0.finish_and_clear();
+            println!(
+                "{}: {}, true peak {}",
+                r.output.display(),
+                fmt_opt(r.master.integrated_lufs, "LUFS"),
+                fmt_opt(r.master.true_peak_dbtp, "dBTP")
+            );
+        }
+        Command::Analyze { files, json } => {
+            let results = mixwright::analyze_files(&files, &bar)?;
+            bar.0.finish_and_clear();
+            if json {
+                let v: Vec<_> = results
+                    .iter()
+                    .map(|(info, frames, a)| {
+                        serde_json::json!({
+                            "file": info.path.display().to_string(),
+                            "sample_rate": info.sample_rate,
+                            "channels": info.channels,
+                            "codec": info.codec,
+                            "duration_s": *frames as f64 / info.sample_rate as f64,
+                            "integrated_lufs": a.loudness.integrated_lufs,
+                            "lra_lu": a.loudness.lra_lu,
+                            "true_peak_dbtp": a.loudness.true_peak_dbtp,
+                            "sample_peak_dbfs": a.loudness.sample_peak_dbfs,
+                            "active_lufs": a.loudness.active_lufs,
+                            "active_fraction": a.loudness.active_fraction,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                for (info, frames, a) in &results {
+                    let l = &a.loudness;
+                    println!(
+                        "{}: {} Hz, {} ch, {:.2} s, integrated {}, LRA {}, true peak {}, sample peak {}",
+                        info.path.display(),
+                        info.sample_rate,
+                        info.channels,
+                        *frames as f64 / info.sample_rate as f64,
+                        fmt_opt(l.integrated_lufs, "LUFS"),
+                        fmt_opt(l.lra_lu, "LU"),
+                        fmt_opt(l.true_peak_dbtp, "dBTP"),
+                        fmt_opt(l.sample_peak_dbfs, "dBFS"),
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mixwright: error: {e}");
+            let code = e.downcast_ref::<Error>().map_or(1, Error::exit_code);
+            ExitCode::from(code as u8)
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! The whole chain, as library calls: what `mixwright mix` and `mixwright render` do.
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::analysis::{self, TrackAnalysis};
+use crate::console::{self, master::MasterReport};
+use crate::engineer::{self, TrackInput, master::Target};
+use crate::error::Error;
+use crate::io::write::{AudioWriter, OutputFormat};
+use crate::io::{self, ImportedStem, decode::StemInfo};
+use crate::session::Session;
+
+/// Hears about long work, e.g. to draw a progress bar. Every method has a no-op default.
+pub trait Progress: Sync {
+    /// A stage with `total` units of work begins.
+    fn stage(&self, _name: &str, _total: u64) {}
+    /// `n` more units are done.
+    fn advance(&self, _n: u64) {}
+}
+
+/// A [`Progress`] that reports nothing.
+pub struct Quiet;
+impl Progress for Quiet {}
+
+/// Options of a mix.
+#[derive(Debug, Clone)]
+pub struct MixOptions {
+    /// Loudness and true-peak target of the delivered mix.
+    pub target: Target,
+    /// Session sample rate; `None` takes the most common input rate.
+    pub rate: Option<u32>,
+    /// Format of the mix file.
+    pub format: OutputFormat,
+    /// Where to write the session file, if anywhere.
+    pub session_out: Option<PathBuf>,
+    /// Folder for one file per stem's contribution to the mix bus, if wanted.
+    pub stems_out: Option<PathBuf>,
+}
+
+/// What a render delivered.
+#[derive(Debug, Clone)]
+pub struct RenderResult {
+    /// The mix file written.
+    pub output: PathBuf,
+    /// The master's figures.
+    pub master: MasterReport,
+    /// Stem files written by `--stems-out`.
+    pub stems_out: Vec<PathBuf>,
+}
+
+/// What a mix decided and delivered.
+#[derive(Debug, Clone)]
+pub struct MixResult {
+    /// Every decision.
+    pub session: Session,
+    /// What each track measured, in track order.
+    pub analyses: Vec<TrackAnalysis>,
+    /// Formats of the input stems, in track order.
+    pub inputs: Vec<StemInfo>,
+    /// The delivery.
+    pub render: RenderResult,
+    /// Notes for the user: skipped files, silent stems, limits hit.
+    pub warnings: Vec<String>,
+}
+
+fn import_all(
+    paths: &[PathBuf],
+    rate: u32,
+    progress: &dyn Progress,
+) -> Result<Vec<ImportedStem>, Error> {
+    progress.stage("decoding", paths.len() as u64);
+    paths
+        .par_iter()
+        .map(|p| {
+            let s = io::import_stem(p, rate);
+            progress.advance(1);
+            s
+        })
+        .collect()
+}
+
+/// Mixes the stems found in `inputs` (folders and files) into `output`.
+pub fn mix(
+    inputs: &[PathBuf],
+    output: &Path,
+    opts: &MixOptions,
+    progress: &dyn Progress,
+) -> Result<MixResult, Error> {
+    let found = io::discover::discover(inputs)?;
+    let mut warnings: Vec<String> = found
+        .skipped
+        .iter()
+        .map(|(p, why)| format!("{}: skipped ({why})", p.display()))
+        .collect();
+    let sources: Vec<PathBuf> = found
+        .stems
+        .iter()
+        .map(|p| std::fs::canonicalize(p).map_err(|e| Error::io(p, e)))
+        .collect::<Result<_, _>>()?;
+    let infos = io::probe(&sources)?;
+    let rate = io::choose_rate(&infos, opts.rate);
+    let stems = import_all(&sources, rate, progress)?;
+    progress.stage("analysing", stems.len() as u64);
+    let analyses: Vec<TrackAnalysis> = stems
+        .par_iter()
+        .map(|s| {
+            let a = analysis::analyze_track(&s.spool, rate).map_err(Error::Spool);
+            progress.advance(1);
+            a
+        })
+        .collect::<Result<_, _>>()?;
+    let mut names: Vec<String> = Vec::new();
+    for p in &sources {
+        let name = io::track_name(p, &names);
+        names.push(name);
+    }
+    for (name, a) in names.iter().zip(&analyses) {
+        if a.loudness.active_lufs.is_none() {
+            warnings.push(format!("{name}: the stem is silent"));
+        }
+    }
+    let tracks: Vec<TrackInput<'_>> = names
+        .iter()
+        .zip(&sources)
+        .zip(stems.iter().zip(&analyses))
+        .map(|((name, source), (stem, analysis))| TrackInput {
+            name: name.clone(),
+            source: source.clone(),
+            channels: stem.spool.channels(),
+            analysis,
+        })
+        .collect();
+    let decisions = engineer::decide(&tracks, rate, opts.target);
+    warnings.extend(decisions.warnings);
+    let session = decisions.session;
+    if let Some(path) = &opts.session_out {
+        session.save(path, &sources)?;
+    }
+    let spools: Vec<_> = stems.iter().map(|s| &s.spool).collect();
+    let render = deliver(
+        &session,
+        &spools,
+        output,
+        opts.format,
+        opts.stems_out.as_deref(),
+        &sources,
+        progress,
+    )?;
+    if let Some(w) = &render.master.warning {
+        warnings.push(w.clone());
+    }
+    Ok(MixResult {
+        session,
+        analyses,
+        inputs: infos,
+        render,
+        warnings,
+    })
+}
+
+/// Renders a saved session again: decodes its stems and plays it through the console.
+/// Gives the same bytes as the `mix` that wrote the session.
+pub fn render(
+    session: &Session,
+    output: &Path,
+    format: OutputFormat,
+    stems_out: Option<&Path>,
+    progress: &dyn Progress,
+) -> Result<RenderResult, Error> {
+    let sources: Vec<PathBuf> = session.tracks.iter().map(|t| t.source.clone()).collect();
+    let stems = import_all(&sources, session.sample_rate, progress)?;
+    let spools: Vec<_> = stems.iter().map(|s| &s.spool).collect();
+    deliver(
+        session, &spools, output, format, stems_out, &sources, progress,
+    )
+}
+
+/// Console, then files: the one path shared by `mix` and `render`, so both give the same bytes.
+fn deliver(
+    session: &Session,
+    spools: &[&io::spool::Spool],
+    output: &Path,
+    format: OutputFormat,
+    stems_out: Option<&Path>,
+    inputs: &[PathBuf],
+    progress: &dyn Progress,
+) -> Result<RenderResult, Error> {
+    let rate = session.sample_rate;
+    let mut writer = AudioWriter::create(output, format, rate, 2, inputs)?;
+    let mut stem_writers = Vec::new();
+    let mut stem_paths = Vec::new();
+    if let Some(dir) = stems_out {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        for t in &session.tracks {
+            let path = dir.join(format!("{}.wav", t.name));
+            stem_writers.push(AudioWriter::create(
+                &path,
+                OutputFormat::Wav32Float,
+                rate,
+                2,
+                inputs,
+            )?);
+            stem_paths.push(path);
+        }
+    }
+    progress.stage("mixing", 1);
+    let outs = stems_out.map(|_| stem_writers.as_mut_slice());
+    let (master_audio, master) = console::render(session, spools, outs)?;
+    progress.advance(1);
+    let mut blocks = master_audio.blocks(8192);
+    while let Some(b) = blocks.next_block().map_err(Error::Spool)? {
+        writer.write(b)?;
+    }
+    for w in stem_writers {
+        w.finish()?;
+    }
+    let output = writer.finish()?;
+    Ok(RenderResult {
+        output,
+        master,
+        stems_out: stem_paths,
+    })
+}
+
+/// Measures files as they are (no resampling): what `mixwright analyze` prints.
+pub fn analyze_files(
+    paths: &[PathBuf],
+    progress: &dyn Progress,
+) -> Result<Vec<(StemInfo, u64, TrackAnalysis)>, Error> {
+    progress.stage("analysing", paths.len() as u64);
+    paths
+        .par_iter()
+        .map(|p| {
+            let info = io::probe(std::slice::from_ref(p))?.remove(0);
+            let stem = io::import_stem(p, info.sample_rate)?;
+            let a = analysis::analyze_track(&stem.spool, info.sample_rate).map_err(Error::Spool)?;
+            progress.advance(1);
+            Ok((stem.info, stem.spool.frames(), a))
+        })
+        .collect()
+}

@@ -1,0 +1,5 @@
+//! The one integration-test binary (one link saves build time on small machines).
+
+mod cli;
+mod fixtures;
+mod song;
