@@ -7,19 +7,103 @@ use crate::fixtures::{SampleFormat, WavHeader, encode_with_ffmpeg, test_signal, 
 
 /// (file name, rate, channels, format, header, encode to this extension via ffmpeg)
 const STEMS: &[(&str, u32, u16, SampleFormat, WavHeader, Option<&str>)] = &[
-    ("bass i16", 44_100, 1, SampleFormat::Int16, WavHeader::Plain, None),
-    ("keys i24 ext", 48_000, 2, SampleFormat::Int24, WavHeader::Extensible, None),
-    ("kick i32 bwf", 96_000, 1, SampleFormat::Int32, WavHeader::Bwf, None),
-    ("pad f32", 22_050, 2, SampleFormat::Float32, WavHeader::Plain, None),
-    ("snare f64", 8_000, 1, SampleFormat::Float64, WavHeader::Plain, None),
-    ("strings", 192_000, 2, SampleFormat::Int24, WavHeader::Plain, Some("flac")),
-    ("guitar", 32_000, 1, SampleFormat::Int16, WavHeader::Plain, Some("aiff")),
-    ("vocal", 44_100, 1, SampleFormat::Int16, WavHeader::Plain, Some("mp3")),
-    ("synth", 48_000, 2, SampleFormat::Int16, WavHeader::Plain, Some("ogg")),
-    ("brass", 11_025, 1, SampleFormat::Int24, WavHeader::Plain, None),
-    ("perc", 176_400, 1, SampleFormat::Float32, WavHeader::Extensible, None),
+    (
+        "bass i16",
+        44_100,
+        1,
+        SampleFormat::Int16,
+        WavHeader::Plain,
+        None,
+    ),
+    (
+        "keys i24 ext",
+        48_000,
+        2,
+        SampleFormat::Int24,
+        WavHeader::Extensible,
+        None,
+    ),
+    (
+        "kick i32 bwf",
+        96_000,
+        1,
+        SampleFormat::Int32,
+        WavHeader::Bwf,
+        None,
+    ),
+    (
+        "pad f32",
+        22_050,
+        2,
+        SampleFormat::Float32,
+        WavHeader::Plain,
+        None,
+    ),
+    (
+        "snare f64",
+        8_000,
+        1,
+        SampleFormat::Float64,
+        WavHeader::Plain,
+        None,
+    ),
+    (
+        "strings",
+        192_000,
+        2,
+        SampleFormat::Int24,
+        WavHeader::Plain,
+        Some("flac"),
+    ),
+    (
+        "guitar",
+        32_000,
+        1,
+        SampleFormat::Int16,
+        WavHeader::Plain,
+        Some("aiff"),
+    ),
+    (
+        "vocal",
+        44_100,
+        1,
+        SampleFormat::Int16,
+        WavHeader::Plain,
+        Some("mp3"),
+    ),
+    (
+        "synth",
+        48_000,
+        2,
+        SampleFormat::Int16,
+        WavHeader::Plain,
+        Some("ogg"),
+    ),
+    (
+        "brass",
+        11_025,
+        1,
+        SampleFormat::Int24,
+        WavHeader::Plain,
+        None,
+    ),
+    (
+        "perc",
+        176_400,
+        1,
+        SampleFormat::Float32,
+        WavHeader::Extensible,
+        None,
+    ),
     ("fx", 88_200, 2, SampleFormat::Int16, WavHeader::Plain, None),
-    ("tom", 16_000, 1, SampleFormat::Int16, WavHeader::Plain, None),
+    (
+        "tom",
+        16_000,
+        1,
+        SampleFormat::Int16,
+        WavHeader::Plain,
+        None,
+    ),
 ];
 
 fn make_folder(dir: &Path, secs: f64) {
@@ -28,7 +112,15 @@ fn make_folder(dir: &Path, secs: f64) {
         let frames = (rate as f64 * secs) as usize;
         let signal = test_signal(rate, ch as usize, frames, i as u64 + 1);
         match encode {
-            None => write_wav_with(&dir.join(format!("{name}.wav")), rate, ch, fmt, header, &signal).unwrap(),
+            None => write_wav_with(
+                &dir.join(format!("{name}.wav")),
+                rate,
+                ch,
+                fmt,
+                header,
+                &signal,
+            )
+            .unwrap(),
             Some(ext) => {
                 let wav = scratch.path().join(format!("{name}.wav"));
                 write_wav_with(&wav, rate, ch, fmt, header, &signal).unwrap();
@@ -46,7 +138,14 @@ fn every_format_and_rate_mixes_together() {
     // 44.1 and 48 kHz tie with two stems each: the higher rate wins.
     for (rate, args) in [(48_000u32, vec![]), (96_000, vec!["--rate", "96000"])] {
         let mix = out.path().join(format!("mix-{rate}.flac"));
-        let mut a = vec!["mix", dir.path().to_str().unwrap(), "-o", mix.to_str().unwrap(), "-q", "--json"];
+        let mut a = vec![
+            "mix",
+            dir.path().to_str().unwrap(),
+            "-o",
+            mix.to_str().unwrap(),
+            "-q",
+            "--json",
+        ];
         a.extend(args);
         let o = mixwright(&a);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -68,7 +167,10 @@ fn every_format_and_rate_mixes_together() {
 fn analyze_reads_every_format_at_its_own_rate() {
     let dir = tempfile::tempdir().unwrap();
     make_folder(dir.path(), 1.0);
-    let mut files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     let mut args = vec!["analyze".to_string(), "--json".to_string()];
     args.extend(files.iter().map(|p| p.to_str().unwrap().to_string()));

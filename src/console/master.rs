@@ -5,6 +5,7 @@ use ebur128::{EbuR128, Mode};
 use serde::{Deserialize, Serialize};
 
 use crate::dsp::limiter::{DEFAULT_LOOKAHEAD_MS, DEFAULT_RELEASE_MS, TruePeakLimiter};
+use crate::dsp::oversample::TruePeakDetector;
 use crate::dsp::{Processor, db_to_gain, gain_to_db};
 use crate::error::Error;
 use crate::io::spool::{Spool, SpoolWriter};
@@ -38,65 +39,143 @@ pub struct MasterReport {
 }
 
 struct Pass {
-    out: Spool,
+    /// The delivered audio; only kept by a delivering pass.
+    out: Option<Spool>,
     integrated: Option<f64>,
     true_peak: Option<f64>,
     lra: Option<f64>,
 }
 
-/// Runs the bus through gain and limiter once, into a spool, measuring the result.
-fn pass(bus: &Spool, rate: u32, gain_db: f64, ceiling_dbtp: f64) -> Result<Pass, Error> {
-    let mut limiter = TruePeakLimiter::new(
+fn limiter(rate: u32, ceiling_dbtp: f64) -> TruePeakLimiter {
+    TruePeakLimiter::new(
         2,
         rate as f64,
         ceiling_dbtp,
         DEFAULT_LOOKAHEAD_MS,
         DEFAULT_RELEASE_MS,
     )
-    .expect("constant limiter settings are valid");
+    .expect("constant limiter settings are valid")
+}
+
+/// The limiter's detector readings for the unscaled bus (plus the zeros that flush the
+/// limiter's delay), measured once: each pass scales them by its gain.
+fn bus_peaks(bus: &Spool, rate: u32) -> Result<Spool, Error> {
+    let latency = limiter(rate, 0.0).latency();
+    let mut detector = TruePeakDetector::new(2, rate as f64);
+    let mut out = SpoolWriter::new(1).map_err(Error::Spool)?;
+    let mut peaks = Vec::with_capacity(BLOCK);
+    let mut blocks = bus.blocks(BLOCK);
+    let mut measure = |block: &[f32], out: &mut SpoolWriter| {
+        peaks.clear();
+        peaks.extend(block.chunks_exact(2).map(|f| detector.push_frame(f) as f32));
+        out.write(&peaks).map_err(Error::Spool)
+    };
+    while let Some(b) = blocks.next_block().map_err(Error::Spool)? {
+        measure(b, &mut out)?;
+    }
+    measure(&vec![0.0; latency * 2], &mut out)?;
+    out.finish().map_err(Error::Spool)
+}
+
+/// Runs the bus through gain and limiter once, measuring the result. A `deliver` pass also
+/// keeps the audio and measures true peak and LRA; search passes only need loudness.
+fn pass(
+    bus: &Spool,
+    peaks: &Spool,
+    rate: u32,
+    gain_db: f64,
+    ceiling_dbtp: f64,
+    deliver: bool,
+) -> Result<Pass, Error> {
+    let mut limiter = limiter(rate, ceiling_dbtp);
     let latency = limiter.latency();
-    let mut meter = EbuR128::new(2, rate, Mode::I | Mode::LRA | Mode::TRUE_PEAK)
-        .expect("stereo at a valid rate");
-    let mut out = SpoolWriter::new(2).map_err(Error::Spool)?;
-    let g = db_to_gain(gain_db) as f32;
+    let mode = if deliver {
+        Mode::I | Mode::LRA | Mode::TRUE_PEAK
+    } else {
+        Mode::I
+    };
+    let mut meter = EbuR128::new(2, rate, mode).expect("stereo at a valid rate");
+    let mut out = if deliver {
+        Some(SpoolWriter::new(2).map_err(Error::Spool)?)
+    } else {
+        None
+    };
+    let g = db_to_gain(gain_db);
+    let mut peak_buf = vec![0.0f32; BLOCK];
+    let mut scaled = Vec::with_capacity(BLOCK);
     // The limiter delays by `latency` frames: drop that many from the start and flush as
     // many zeros through at the end, so the master is sample-aligned with the stems.
     let mut skip = latency;
+    let mut pos = 0u64;
     let mut emit = |block: &mut [f32], limiter: &mut TruePeakLimiter| -> Result<(), Error> {
-        limiter.process(block);
-        let from = (skip.min(block.len() / 2)) * 2;
+        let n = block.len() / 2;
+        peaks.read(pos, &mut peak_buf[..n]).map_err(Error::Spool)?;
+        pos += n as u64;
+        scaled.clear();
+        scaled.extend(peak_buf[..n].iter().map(|&p| p as f64 * g));
+        limiter.process_with_peaks(block, &scaled);
+        let from = (skip.min(n)) * 2;
         skip -= from / 2;
         let done = &block[from..];
         meter.add_frames_f32(done).expect("stereo frames");
-        out.write(done).map_err(Error::Spool)
+        match out.as_mut() {
+            Some(out) => out.write(done).map_err(Error::Spool),
+            None => Ok(()),
+        }
     };
     let mut blocks = bus.blocks(BLOCK);
     let mut buf = Vec::with_capacity(BLOCK * 2);
+    let gf = g as f32;
     while let Some(b) = blocks.next_block().map_err(Error::Spool)? {
         buf.clear();
-        buf.extend(b.iter().map(|x| x * g));
+        buf.extend(b.iter().map(|x| x * gf));
         emit(&mut buf, &mut limiter)?;
     }
-    let mut tail = vec![0.0; latency * 2];
-    emit(&mut tail, &mut limiter)?;
-    let tp = (0..2)
-        .filter_map(|c| meter.true_peak(c).ok())
-        .fold(0.0f64, f64::max);
+    for tail in vec![0.0; latency * 2].chunks_mut(BLOCK * 2) {
+        emit(tail, &mut limiter)?;
+    }
+    let tp = if deliver {
+        (0..2)
+            .filter_map(|c| meter.true_peak(c).ok())
+            .fold(0.0f64, f64::max)
+    } else {
+        0.0
+    };
     Ok(Pass {
-        out: out.finish().map_err(Error::Spool)?,
+        out: out.map(|o| o.finish().map_err(Error::Spool)).transpose()?,
         integrated: meter.loudness_global().ok().filter(|v| v.is_finite()),
         true_peak: (tp > 0.0).then(|| gain_to_db(tp)),
         lra: meter.loudness_range().ok().filter(|v| v.is_finite()),
     })
 }
 
+fn delivered(
+    p: Pass,
+    gain_db: f64,
+    ceiling: f64,
+    passes: usize,
+    warning: Option<String>,
+) -> (Spool, MasterReport) {
+    let report = MasterReport {
+        gain_db,
+        limiter_ceiling_dbtp: ceiling,
+        passes,
+        integrated_lufs: p.integrated,
+        true_peak_dbtp: p.true_peak,
+        lra_lu: p.lra,
+        warning,
+    };
+    (p.out.expect("a delivering pass keeps its audio"), report)
+}
+
 /// Finds the gain that puts the limited mix on `master.target_lufs` with its true peak at
 /// or under `master.ceiling_dbtp`, and returns the delivered audio with its report.
 ///
 /// The limiter makes loudness a monotonic but compressive function of gain, so the gain
-/// is solved by secant steps on measured loudness; a true-peak reading over the ceiling
-/// lowers the limiter's ceiling and the solve goes on. The ceiling always wins over
-/// loudness when both cannot be met.
+/// is solved by secant steps on measured loudness (cheap passes that only meter loudness);
+/// the solution is then rendered once more, kept and checked for true peak. A reading over
+/// the ceiling lowers the limiter's ceiling and the solve goes on. The ceiling always wins
+/// over loudness when both cannot be met.
 pub fn master(
     bus: &Spool,
     rate: u32,
@@ -105,40 +184,34 @@ pub fn master(
 ) -> Result<(Spool, MasterReport), Error> {
     let target = master.target_lufs;
     let mut ceiling = master.ceiling_dbtp - CEILING_MARGIN_DB;
+    let peaks = bus_peaks(bus, rate)?;
     let Some(bus_lufs) = bus_lufs else {
-        let p = pass(bus, rate, 0.0, ceiling)?;
-        let report = MasterReport {
-            gain_db: 0.0,
-            limiter_ceiling_dbtp: ceiling,
-            passes: 1,
-            integrated_lufs: None,
-            true_peak_dbtp: p.true_peak,
-            lra_lu: None,
-            warning: Some("the mix is silent: nothing to bring to the target".into()),
-        };
-        return Ok((p.out, report));
+        let p = pass(bus, &peaks, rate, 0.0, ceiling, true)?;
+        let warning = Some("the mix is silent: nothing to bring to the target".into());
+        return Ok(delivered(p, 0.0, ceiling, 1, warning));
     };
     let mut gain = target - bus_lufs;
     let mut prev: Option<(f64, f64)> = None;
-    let mut best: Option<(Pass, f64, f64)> = None;
+    let mut best: Option<(f64, f64, f64)> = None;
     for n in 1..=MAX_PASSES {
-        let p = pass(bus, rate, gain, ceiling)?;
+        let p = pass(bus, &peaks, rate, gain, ceiling, false)?;
         let Some(lufs) = p.integrated else {
             break;
         };
-        let peak_ok = p.true_peak.is_none_or(|tp| tp <= master.ceiling_dbtp);
         let err = target - lufs;
-        if peak_ok && err.abs() <= LOUDNESS_TOLERANCE {
-            let report = MasterReport {
-                gain_db: gain,
-                limiter_ceiling_dbtp: ceiling,
-                passes: n,
-                integrated_lufs: p.integrated,
-                true_peak_dbtp: p.true_peak,
-                lra_lu: p.lra,
-                warning: None,
-            };
-            return Ok((p.out, report));
+        if err.abs() <= LOUDNESS_TOLERANCE {
+            let p = pass(bus, &peaks, rate, gain, ceiling, true)?;
+            match p.true_peak {
+                Some(tp) if tp > master.ceiling_dbtp => {
+                    ceiling -= tp - master.ceiling_dbtp + 0.02;
+                    prev = None;
+                    continue;
+                }
+                _ => return Ok(delivered(p, gain, ceiling, n + 1, None)),
+            }
+        }
+        if best.is_none_or(|(_, _, e)| err.abs() < e.abs()) {
+            best = Some((gain, ceiling, err));
         }
         let next_gain = match prev {
             Some((g0, l0)) if (gain - g0).abs() > 1e-6 => {
@@ -148,33 +221,21 @@ pub fn master(
             _ => gain + err,
         };
         prev = Some((gain, lufs));
-        if !peak_ok {
-            ceiling -= p.true_peak.unwrap_or(ceiling) - master.ceiling_dbtp + 0.02;
-        } else if best.as_ref().is_none_or(|(_, _, e)| err.abs() < e.abs()) {
-            best = Some((p, gain, err));
-        }
         // Past ~+30 dB of limiting more gain buys no loudness, only distortion.
         gain = next_gain.min(gain + 24.0).min(target - bus_lufs + 30.0);
     }
-    let (p, gain, err) = match best {
-        Some(b) => b,
-        None => {
-            // Never delivered over the ceiling: fall back to a clean pass well under it.
-            let p = pass(bus, rate, gain.min(target - bus_lufs), ceiling - 1.0)?;
-            let err = target - p.integrated.unwrap_or(target);
-            (p, gain, err)
+    // Not converged: deliver the closest try, under the ceiling whatever it costs.
+    let (gain, mut ceiling, err) = best.unwrap_or((target - bus_lufs, ceiling, f64::NAN));
+    loop {
+        let p = pass(bus, &peaks, rate, gain, ceiling, true)?;
+        match p.true_peak {
+            Some(tp) if tp > master.ceiling_dbtp => ceiling -= tp - master.ceiling_dbtp + 0.02,
+            _ => {
+                let warning = Some(format!(
+                    "target loudness missed by {err:.2} LU: the limiter could not go louder without exceeding the ceiling"
+                ));
+                return Ok(delivered(p, gain, ceiling, MAX_PASSES, warning));
+            }
         }
-    };
-    let report = MasterReport {
-        gain_db: gain,
-        limiter_ceiling_dbtp: ceiling,
-        passes: MAX_PASSES,
-        integrated_lufs: p.integrated,
-        true_peak_dbtp: p.true_peak,
-        lra_lu: p.lra,
-        warning: Some(format!(
-            "target loudness missed by {err:.2} LU: the limiter could not go louder without exceeding the ceiling"
-        )),
-    };
-    Ok((p.out, report))
+    }
 }

@@ -245,15 +245,29 @@ impl TruePeakLimiter {
         self.reset();
     }
 
+    /// Limits `block` (interleaved, whole frames) using true-peak readings taken elsewhere:
+    /// `peaks[i]` must be what this limiter's own detector ([`TruePeakDetector::push_frame`],
+    /// same channels and rate) reads when fed frame `i` of the block. The reading scales
+    /// exactly with gain, so a caller limiting one signal at several gains measures its
+    /// peaks once and scales them, instead of oversampling on every pass.
+    pub fn process_with_peaks(&mut self, block: &mut [f32], peaks: &[f64]) {
+        for (frame, &peak) in block.chunks_exact_mut(self.channels).zip(peaks) {
+            sanitize(frame);
+            self.limit_frame(frame, peak);
+        }
+    }
+
     /// Limit one frame in place.
     #[inline]
     fn process_frame(&mut self, frame: &mut [f32]) {
-        for x in frame.iter_mut() {
-            if !x.is_finite() {
-                *x = 0.0;
-            }
-        }
+        sanitize(frame);
         let peak = self.detector.push_frame(frame);
+        self.limit_frame(frame, peak);
+    }
+
+    /// Limit one (finite) frame whose detector reading is `peak`.
+    #[inline]
+    fn limit_frame(&mut self, frame: &mut [f32], peak: f64) {
         let required = if peak > self.target {
             self.target / peak
         } else {
@@ -315,6 +329,16 @@ impl TruePeakLimiter {
             self.gr_sum_db += gr;
         }
         self.frames += 1;
+    }
+}
+
+/// Non-finite samples become silence so one bad sample cannot poison the gain.
+#[inline]
+fn sanitize(frame: &mut [f32]) {
+    for x in frame.iter_mut() {
+        if !x.is_finite() {
+            *x = 0.0;
+        }
     }
 }
 
