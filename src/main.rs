@@ -129,6 +129,33 @@ fn fmt_opt(v: Option<f64>, unit: &str) -> String {
     v.map_or_else(|| "-".to_string(), |v| format!("{v:.2} {unit}"))
 }
 
+/// Playback levels at which `analyze` reports masking: loud monitoring and quiet listening.
+const MASKING_SPL: [f64; 2] = [85.0, 60.0];
+
+/// When several files are analysed together they are taken as stems of one song at unity
+/// gain: how audible each is among the others, at each of [`MASKING_SPL`].
+fn analyze_masking(
+    results: &[(
+        mixwright::io::decode::StemInfo,
+        u64,
+        mixwright::analysis::TrackAnalysis,
+    )],
+) -> Option<Vec<(f64, Vec<mixwright::analysis::masking::TrackAudibility>)>> {
+    if results.len() < 2 {
+        return None;
+    }
+    let frames: Vec<_> = results.iter().map(|(_, _, a)| &a.spectrum.frames).collect();
+    let gains = vec![0.0; frames.len()];
+    MASKING_SPL
+        .iter()
+        .map(|&spl| {
+            mixwright::analysis::masking::audibility(&frames, &gains, spl)
+                .ok()
+                .map(|r| (spl, r))
+        })
+        .collect()
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     let bar = Bar::new(cli.quiet);
     match cli.command {
@@ -202,10 +229,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Analyze { files, json } => {
             let results = mixwright::analyze_files(&files, &bar)?;
             bar.0.finish_and_clear();
+            let masking = analyze_masking(&results);
             if json {
                 let v: Vec<_> = results
                     .iter()
-                    .map(|(info, frames, a)| {
+                    .enumerate()
+                    .map(|(i, (info, frames, a))| {
+                        let s = &a.spectrum;
                         serde_json::json!({
                             "file": info.path.display().to_string(),
                             "sample_rate": info.sample_rate,
@@ -218,12 +248,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                             "sample_peak_dbfs": a.loudness.sample_peak_dbfs,
                             "active_lufs": a.loudness.active_lufs,
                             "active_fraction": a.loudness.active_fraction,
+                            "spectrum": {
+                                "third_octave_db": s.third_octave_db,
+                                "erb_db": s.erb_db,
+                                "centroid_hz": s.centroid_hz,
+                                "tilt_db_per_octave": s.tilt_db_per_octave,
+                                "low_share": s.low_share,
+                                "stereo": s.stereo,
+                            },
+                            "masking": masking.as_ref().map(|m| {
+                                m.iter()
+                                    .map(|(spl, r)| {
+                                        serde_json::json!({
+                                            "playback_spl": spl,
+                                            "share_unmasked": r[i].share_unmasked,
+                                            "mean_audible_share": r[i].mean_audible_share,
+                                            "band_smr_db": r[i].band_smr_db,
+                                        })
+                                    })
+                                    .collect::<Vec<_>>()
+                            }),
                         })
                     })
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                for (info, frames, a) in &results {
+                for (i, (info, frames, a)) in results.iter().enumerate() {
                     let l = &a.loudness;
                     println!(
                         "{}: {} Hz, {} ch, {:.2} s, integrated {}, LRA {}, true peak {}, sample peak {}",
@@ -236,6 +286,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         fmt_opt(l.true_peak_dbtp, "dBTP"),
                         fmt_opt(l.sample_peak_dbfs, "dBFS"),
                     );
+                    let s = &a.spectrum;
+                    let mut line = format!(
+                        "  spectrum: centroid {}, tilt {}, below 120 Hz {}",
+                        fmt_opt(s.centroid_hz, "Hz"),
+                        fmt_opt(s.tilt_db_per_octave, "dB/oct"),
+                        fmt_opt(s.low_share.map(|x| 100.0 * x), "%"),
+                    );
+                    if let Some(st) = &s.stereo {
+                        line += &format!(
+                            "; stereo: correlation {}, balance {}, side/mid {}",
+                            st.correlation.map_or("-".into(), |c| format!("{c:.2}")),
+                            fmt_opt(st.balance_db, "dB"),
+                            fmt_opt(st.side_to_mid_db, "dB"),
+                        );
+                    }
+                    println!("{line}");
+                    if let Some(m) = &masking {
+                        let shares: Vec<String> = m
+                            .iter()
+                            .map(|(spl, r)| {
+                                let share = r[i].share_unmasked.map(|x| 100.0 * x);
+                                format!("{} at {spl} dB SPL", fmt_opt(share, "%"))
+                            })
+                            .collect();
+                        println!("  unmasked by the other files: {}", shares.join(", "));
+                    }
                 }
             }
         }
