@@ -1,15 +1,14 @@
 //! BS.1770 loudness (via the `ebur128` crate) and where a track actually plays.
 
-use ebur128::{EbuR128, Mode};
+use ebur128::Mode;
+
+pub use crate::dsp::meter::CURVE_STEP_S;
+use crate::dsp::meter::{ABSOLUTE_GATE_LUFS, CurveMeter, finite};
 use serde::{Deserialize, Serialize};
 
-/// Step of the loudness curves, seconds.
-pub const CURVE_STEP_S: f64 = 0.1;
 /// A hop is "active" when its momentary loudness is within this many dB of the track's
 /// loudest 5 % (the activity rule of DESIGN §4).
 pub const ACTIVE_RANGE_DB: f64 = 20.0;
-/// Below this a hop is silence whatever the track's level (BS.1770 absolute gate).
-const ABSOLUTE_GATE_LUFS: f64 = -70.0;
 
 /// Loudness figures of one signal. `None` where a figure is undefined (silence, or a
 /// signal shorter than the measuring window: integrated loudness needs 400 ms, LRA 3 s).
@@ -36,81 +35,53 @@ pub struct Loudness {
 
 /// Streaming loudness meter: push interleaved blocks, then [`LoudnessMeter::finish`].
 pub struct LoudnessMeter {
-    meter: EbuR128,
+    curves: CurveMeter,
     channels: usize,
-    hop: usize,
-    in_hop: usize,
-    short_term: Vec<Option<f32>>,
-    momentary: Vec<Option<f32>>,
-}
-
-fn finite(x: Result<f64, ebur128::Error>) -> Option<f64> {
-    x.ok().filter(|v| v.is_finite())
 }
 
 impl LoudnessMeter {
     /// A meter for `channels` (1 or 2) at `rate` Hz; `true_peak` adds the (slower)
     /// oversampled peak measurement.
     pub fn new(channels: usize, rate: u32, true_peak: bool) -> Self {
-        let mut mode = Mode::I | Mode::LRA | Mode::M | Mode::S | Mode::SAMPLE_PEAK;
+        let mut extra = Mode::SAMPLE_PEAK;
         if true_peak {
-            mode |= Mode::TRUE_PEAK;
+            extra |= Mode::TRUE_PEAK;
         }
-        let meter = EbuR128::new(channels as u32, rate, mode)
-            .expect("1-2 channels at 8-192 kHz are valid ebur128 parameters");
         LoudnessMeter {
-            meter,
+            curves: CurveMeter::new(channels, rate, extra),
             channels,
-            hop: ((rate as f64 * CURVE_STEP_S).round() as usize).max(1),
-            in_hop: 0,
-            short_term: Vec::new(),
-            momentary: Vec::new(),
         }
     }
 
     /// Adds interleaved frames.
-    pub fn push(&mut self, mut block: &[f32]) {
-        while !block.is_empty() {
-            let frames = (block.len() / self.channels).min(self.hop - self.in_hop);
-            let (now, rest) = block.split_at(frames * self.channels);
-            self.meter
-                .add_frames_f32(now)
-                .expect("frame count matches the channel count");
-            self.in_hop += frames;
-            if self.in_hop == self.hop {
-                self.in_hop = 0;
-                let st = finite(self.meter.loudness_shortterm());
-                let m = finite(self.meter.loudness_momentary());
-                self.short_term.push(st.map(|v| v as f32));
-                self.momentary.push(m.map(|v| v as f32));
-            }
-            block = rest;
-        }
+    pub fn push(&mut self, block: &[f32]) {
+        self.curves.push(block);
     }
 
     /// The figures for everything pushed.
     pub fn finish(self) -> Loudness {
+        let meter = self.curves.meter();
         let peak = |f: &dyn Fn(u32) -> Result<f64, ebur128::Error>| {
             (0..self.channels as u32)
                 .filter_map(|c| f(c).ok())
                 .fold(0.0f64, f64::max)
         };
         let db = |p: f64| (p > 0.0).then(|| 20.0 * p.log10());
-        let mode = self.meter.mode();
-        let true_peak = mode
+        let true_peak = meter
+            .mode()
             .contains(Mode::TRUE_PEAK)
-            .then(|| db(peak(&|c| self.meter.true_peak(c))))
+            .then(|| db(peak(&|c| meter.true_peak(c))))
             .flatten();
-        let (active_lufs, active_fraction) = active_loudness(&self.momentary);
+        let (active_lufs, active_fraction) = active_loudness(&self.curves.momentary);
         Loudness {
-            integrated_lufs: finite(self.meter.loudness_global()),
-            lra_lu: finite(self.meter.loudness_range()).filter(|_| self.momentary.len() >= 30),
+            integrated_lufs: finite(meter.loudness_global()),
+            lra_lu: self.curves.loudness_range(),
             true_peak_dbtp: true_peak,
-            sample_peak_dbfs: db(peak(&|c| self.meter.sample_peak(c))),
+            sample_peak_dbfs: db(peak(&|c| meter.sample_peak(c))),
             active_lufs,
             active_fraction,
-            short_term_lufs: self.short_term,
-            momentary_lufs: self.momentary,
+            short_term_lufs: self.curves.short_term,
+            momentary_lufs: self.curves.momentary,
         }
     }
 }

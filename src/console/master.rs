@@ -5,6 +5,7 @@ use ebur128::{EbuR128, Mode};
 use serde::{Deserialize, Serialize};
 
 use crate::dsp::limiter::{DEFAULT_LOOKAHEAD_MS, DEFAULT_RELEASE_MS, TruePeakLimiter};
+use crate::dsp::meter::{CurveMeter, finite};
 use crate::dsp::oversample::TruePeakDetector;
 use crate::dsp::{Processor, db_to_gain, gain_to_db};
 use crate::error::Error;
@@ -36,6 +37,13 @@ pub struct MasterReport {
     pub lra_lu: Option<f64>,
     /// Why the target could not be met exactly, when it could not.
     pub warning: Option<String>,
+}
+
+enum Meter {
+    /// Loudness only: enough to steer the gain.
+    Search(EbuR128),
+    /// Everything the delivery reports.
+    Delivery(CurveMeter),
 }
 
 struct Pass {
@@ -89,12 +97,12 @@ fn pass(
 ) -> Result<Pass, Error> {
     let mut limiter = limiter(rate, ceiling_dbtp);
     let latency = limiter.latency();
-    let mode = if deliver {
-        Mode::I | Mode::LRA | Mode::TRUE_PEAK
+    // Only the delivering pass pays for the curves (LRA) and the true peak.
+    let mut meter = if deliver {
+        Meter::Delivery(CurveMeter::new(2, rate, Mode::TRUE_PEAK))
     } else {
-        Mode::I
+        Meter::Search(EbuR128::new(2, rate, Mode::I).expect("stereo at a valid rate"))
     };
-    let mut meter = EbuR128::new(2, rate, mode).expect("stereo at a valid rate");
     let mut out = if deliver {
         Some(SpoolWriter::new(2).map_err(Error::Spool)?)
     } else {
@@ -117,7 +125,10 @@ fn pass(
         let from = (skip.min(n)) * 2;
         skip -= from / 2;
         let done = &block[from..];
-        meter.add_frames_f32(done).expect("stereo frames");
+        match &mut meter {
+            Meter::Delivery(m) => m.push(done),
+            Meter::Search(m) => m.add_frames_f32(done).expect("stereo frames"),
+        }
         match out.as_mut() {
             Some(out) => out.write(done).map_err(Error::Spool),
             None => Ok(()),
@@ -134,18 +145,24 @@ fn pass(
     for tail in vec![0.0; latency * 2].chunks_mut(BLOCK * 2) {
         emit(tail, &mut limiter)?;
     }
-    let tp = if deliver {
-        (0..2)
-            .filter_map(|c| meter.true_peak(c).ok())
-            .fold(0.0f64, f64::max)
-    } else {
-        0.0
+    let (integrated, true_peak, lra) = match &meter {
+        Meter::Delivery(m) => {
+            let tp = (0..2)
+                .filter_map(|c| m.meter().true_peak(c).ok())
+                .fold(0.0f64, f64::max);
+            (
+                finite(m.meter().loudness_global()),
+                (tp > 0.0).then(|| gain_to_db(tp)),
+                m.loudness_range(),
+            )
+        }
+        Meter::Search(m) => (finite(m.loudness_global()), None, None),
     };
     Ok(Pass {
         out: out.map(|o| o.finish().map_err(Error::Spool)).transpose()?,
-        integrated: meter.loudness_global().ok().filter(|v| v.is_finite()),
-        true_peak: (tp > 0.0).then(|| gain_to_db(tp)),
-        lra: meter.loudness_range().ok().filter(|v| v.is_finite()),
+        integrated,
+        true_peak,
+        lra,
     })
 }
 

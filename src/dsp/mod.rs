@@ -3,6 +3,7 @@
 pub mod biquad;
 pub mod dither;
 pub mod limiter;
+pub mod meter;
 pub mod oversample;
 pub mod pan;
 
