@@ -508,7 +508,14 @@ def _gap_and_play(clean: np.ndarray):
     p = band_power(stft(clean)).sum(axis=1)
     lvl = db(p)
     top = np.percentile(lvl, 95)
-    return lvl < top - 60.0, lvl >= top - 20.0
+    gap = lvl < top - 60.0
+    if gap.sum() * HOP < RATE:
+        # No second of silence (a part that never rests): its quietest tenth, where
+        # that is still 30 dB down, lets the stem's own tail into the measure, equally
+        # for every method.
+        quiet = lvl <= np.percentile(lvl, 10)
+        gap = quiet & (lvl < top - 30.0)
+    return gap, lvl >= top - 20.0
 
 
 def _frame_samples(mask: np.ndarray, n: int) -> np.ndarray:
