@@ -45,6 +45,15 @@ pub enum Error {
         /// What is wrong with it.
         detail: String,
     },
+    /// A batch root held no song folders.
+    #[error("{}: no song folders found (a batch takes a folder of song folders, each holding stems)", path.display())]
+    NoSongs {
+        /// The root folder.
+        path: PathBuf,
+    },
+    /// A bug on our side (a panic caught at a boundary), not bad input.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// A command-line value is out of range or malformed.
     #[error("{0}")]
     Usage(String),
@@ -73,7 +82,7 @@ impl Error {
     /// Process exit status for this error: 2 for bad input or usage, 1 for internal failures.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Spool(_) | Error::Resample(_) => 1,
+            Error::Spool(_) | Error::Resample(_) | Error::Internal(_) => 1,
             _ => 2,
         }
     }
