@@ -4,4 +4,5 @@ mod batch;
 mod cli;
 mod fixtures;
 mod formats;
+mod hostile;
 mod song;

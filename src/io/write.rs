@@ -126,7 +126,7 @@ pub enum WriteError {
     SameAsInput { path: PathBuf },
     /// The file system refused: missing folder, permission denied, disk full, ...
     /// `source.kind()` tells which.
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}: {}", path.display(), crate::error::describe_io(source))]
     NotWritable {
         path: PathBuf,
         #[source]
