@@ -9,6 +9,7 @@
 //! [`mix`] runs the whole chain; [`render`] plays a saved session again.
 
 pub mod analysis;
+pub mod config;
 pub mod console;
 pub mod dsp;
 pub mod engineer;

@@ -2,7 +2,11 @@
 
 pub mod loudness;
 pub mod masking;
+pub mod onset;
+pub mod role;
+mod role_model;
 pub mod spectrum;
+pub mod tempo;
 
 #[cfg(test)]
 mod conformance;
@@ -11,7 +15,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::io::spool::Spool;
 use loudness::{Loudness, LoudnessMeter};
+use onset::{Onset, OnsetMeter};
+use role::RoleGuess;
 use spectrum::{Spectrum, SpectrumMeter};
+use tempo::Tempo;
 
 /// Frames per analysis block.
 const BLOCK: usize = 8192;
@@ -24,19 +31,36 @@ pub struct TrackAnalysis {
     /// Band spectra, tonal balance, stereo image and short-time band frames.
     #[serde(default)]
     pub spectrum: Spectrum,
+    /// Onset strength every ~10 ms and spectral flatness.
+    #[serde(default)]
+    pub onset: Onset,
+    /// Tempo of the track alone; `None` when it has no pulse or is too short.
+    #[serde(default)]
+    pub tempo: Option<Tempo>,
+    /// Role guessed from the audio alone; `None` for silence.
+    #[serde(default)]
+    pub role_guess: Option<RoleGuess>,
 }
 
 /// Measures one decoded track, reading it in blocks.
 pub fn analyze_track(spool: &Spool, rate: u32) -> std::io::Result<TrackAnalysis> {
     let mut meter = LoudnessMeter::new(spool.channels(), rate, true);
     let mut spectrum = SpectrumMeter::new(spool.channels(), rate);
+    let mut onset = OnsetMeter::new(spool.channels(), rate);
     let mut blocks = spool.blocks(BLOCK);
     while let Some(block) = blocks.next_block()? {
         meter.push(block);
         spectrum.push(block);
+        onset.push(block);
     }
-    Ok(TrackAnalysis {
+    let onset = onset.finish();
+    let mut a = TrackAnalysis {
         loudness: meter.finish(),
         spectrum: spectrum.finish(),
-    })
+        tempo: tempo::estimate(&onset.flux, onset.hop_s),
+        onset,
+        role_guess: None,
+    };
+    a.role_guess = role::guess(&a);
+    Ok(a)
 }
