@@ -54,6 +54,16 @@ pub enum Error {
     /// A bug on our side (a panic caught at a boundary), not bad input.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A `mixwright.toml` is unreadable or holds a value mixwright does not know.
+    #[error("{}: {}{detail}", path.display(), key.as_ref().map_or(String::new(), |k| format!("{k}: ")))]
+    Config {
+        /// The configuration file.
+        path: PathBuf,
+        /// The offending key (`roles."Audio 03"`), when one is to blame.
+        key: Option<String>,
+        /// What is wrong.
+        detail: String,
+    },
     /// A command-line value is out of range or malformed.
     #[error("{0}")]
     Usage(String),

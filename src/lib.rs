@@ -10,6 +10,7 @@
 
 pub mod analysis;
 pub mod batch;
+pub mod config;
 pub mod console;
 pub mod dsp;
 pub mod engineer;

@@ -278,6 +278,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                             "active_fraction": a.loudness.active_fraction,
                             "activity": a.activity,
                             "problems": a.problems,
+                            "tempo_bpm": a.tempo.map(|t| t.bpm),
+                            "tempo_strength": a.tempo.map(|t| t.strength),
+                            "role_guess": a.role_guess,
+                            "role_features": mixwright::analysis::role::features(a).map(|f| {
+                                mixwright::analysis::role::FEATURES
+                                    .iter()
+                                    .zip(f)
+                                    .map(|(k, v)| (k.to_string(), serde_json::json!(v)))
+                                    .collect::<serde_json::Map<_, _>>()
+                            }),
                             "spectrum": {
                                 "third_octave_db": s.third_octave_db,
                                 "erb_db": s.erb_db,

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::analysis::{self, TrackAnalysis};
+use crate::config::Config;
 use crate::console::{self, master::MasterReport};
 use crate::engineer::{self, TrackInput, master::Target};
 use crate::error::Error;
@@ -92,6 +93,8 @@ pub fn mix(
     let mut warnings: Vec<String> = found
         .skipped
         .iter()
+        // The configuration file is expected beside the stems: no note.
+        .filter(|(p, _)| p.file_name() != Some(std::ffi::OsStr::new(crate::config::FILE_NAME)))
         .map(|(p, why)| format!("{}: skipped ({why})", p.display()))
         .collect();
     let sources: Vec<PathBuf> = found
@@ -116,6 +119,13 @@ pub fn mix(
         let name = io::track_name(p, &names);
         names.push(name);
     }
+    let config = Config::find(sources.iter().filter_map(|p| p.parent()))?;
+    let named: Vec<(&str, &Path)> = names
+        .iter()
+        .zip(&sources)
+        .map(|(n, p)| (n.as_str(), p.as_path()))
+        .collect();
+    warnings.extend(config.unmatched(&named));
     for (name, a) in names.iter().zip(&analyses) {
         if a.loudness.active_lufs.is_none() {
             warnings.push(format!("{name}: the stem is silent"));
@@ -130,6 +140,7 @@ pub fn mix(
             source: source.clone(),
             channels: stem.spool.channels(),
             analysis,
+            configured_role: config.role(name, source),
         })
         .collect();
     let decisions = engineer::decide(&tracks, rate, opts.target);

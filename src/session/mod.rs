@@ -22,6 +22,10 @@ pub struct Session {
     pub tracks: Vec<Track>,
     /// The master bus.
     pub master: Master,
+    /// Tempo of the song in beats per minute, as estimated from the stems (for
+    /// tempo-synced delays); `null` when the song has no clear pulse.
+    #[serde(default)]
+    pub tempo_bpm: Option<f64>,
 }
 
 /// One stem on its channel strip.
@@ -146,6 +150,11 @@ impl Session {
                     ));
                 }
             }
+        }
+        if let Some(bpm) = self.tempo_bpm
+            && !(20.0..=400.0).contains(&bpm)
+        {
+            return Err(format!("tempo_bpm {bpm} is outside 20..=400"));
         }
         let m = &self.master;
         if !(-70.0..=0.0).contains(&m.target_lufs) {
