@@ -1,5 +1,6 @@
 //! The one integration-test binary (one link saves build time on small machines).
 
+mod bench_harness;
 mod cli;
 mod fixtures;
 mod formats;
