@@ -7,8 +7,8 @@ other songs up to 48), all 24-bit stereo 44.1 kHz WAV (sox's ``-m`` needs one ch
 count): 12 stems × 4 minutes and 48 stems × 10 minutes.
 
 On each session, in the same run, whole-process wall time (median of ``--runs``) and
-peak resident memory (the largest ``ru_maxrss`` of the processes of one run, from
-``wait4``) of:
+peak resident memory (the largest of the processes of one run, from GNU time's ``%M``)
+of:
 
 * **mixwright**: ``mixwright mix DIR -o mix.wav -q`` (analysis, decisions, console,
   master to −14 LUFS / −1 dBTP, 24-bit file);
@@ -36,11 +36,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -83,19 +83,23 @@ def make_session(corpus: Path, folder: Path, n: int, seconds: float) -> list[Pat
 
 def run(cmds: list[list[str]]) -> tuple[float, int, str]:
     """Run commands one after another: wall seconds, the largest peak RSS (KiB) and the
-    last command's standard error."""
+    last command's standard error. The peak comes from GNU time, not from this process's
+    wait4: a child forked from this (large) Python process would count the parent's
+    pages it held before exec."""
     t0 = time.perf_counter()
     peak = 0
     err = ""
-    for cmd in cmds:
-        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        err = p.stderr.read().decode(errors="replace")   # drained before waiting: no pipe stall
-        _, status, ru = os.wait4(p.pid, 0)
-        p.stderr.close()
-        code = os.waitstatus_to_exitcode(status)
-        if code != 0:
-            raise RuntimeError(f"{' '.join(cmd[:4])}… failed ({code}): {err[-500:]}")
-        peak = max(peak, ru.ru_maxrss)
+    rss_file = Path(tempfile.mkstemp(prefix="mw-speed-")[1])
+    try:
+        for cmd in cmds:
+            p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(rss_file), *cmd],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            err = p.stderr.decode(errors="replace")
+            if p.returncode != 0:
+                raise RuntimeError(f"{' '.join(cmd[:4])}… failed ({p.returncode}): {err[-500:]}")
+            peak = max(peak, int(rss_file.read_text().split()[-1]))
+    finally:
+        rss_file.unlink()
     return time.perf_counter() - t0, peak, err
 
 
@@ -151,6 +155,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=HERE / "out")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--small", action="store_true", help="only the 12-stem session")
+    p.add_argument("--large", action="store_true", help="only the 48-stem session")
     p.add_argument("--benchmarks", type=Path)
     a = p.parse_args(argv)
     py = Path(sys.executable)
@@ -162,7 +167,7 @@ def main(argv=None) -> int:
     have_matchering = ensure_matchering(py)
     ref_mix = a.corpus / "rock_anthem" / "reference_mix.wav"
     for label, (n, seconds) in SESSIONS.items():
-        if a.small and n > 12:
+        if (a.small and n > 12) or (a.large and n <= 12):
             continue
         folder = a.out / "speed" / f"{n}x{int(seconds)}"
         print(f"== {label}: {folder}", flush=True)
@@ -193,18 +198,32 @@ def main(argv=None) -> int:
         }
         r["loudness"] = {k: measure(k, lambda c=c: [c], a.runs) for k, c in meters.items()}
         results["sessions"][label] = r
-    (a.out / "speed.json").write_text(json.dumps(results, indent=1) + "\n")
+    # A session not measured this time keeps its last figures (marked with their date).
+    old = a.out / "speed.json"
+    if old.exists():
+        prev = json.loads(old.read_text())
+        for label, r in prev.get("sessions", {}).items():
+            if label not in results["sessions"]:
+                r.setdefault("date", prev["date"])
+                r.setdefault("runs", prev["runs"])
+                results["sessions"][label] = r
+    for r in results["sessions"].values():
+        r.setdefault("date", results["date"])
+        r.setdefault("runs", a.runs)
+    results["sessions"] = dict(sorted(results["sessions"].items(), key=lambda kv: SESSIONS[kv[0]][0]))
+    old.write_text(json.dumps(results, indent=1) + "\n")
     if a.benchmarks:
         bench.write_markdown(a.benchmarks, markdown(results), tag="speed")
     return 0
 
 
 def markdown(res: dict) -> str:
-    lines = [f"Run {res['date']} on {res['machine']}; median of {res['runs']} runs each; wall time of "
+    lines = [f"Run on {res['machine']}; the median of the runs given per session; wall time of "
              "the whole process (all processes of a pipeline), peak resident memory of its largest process. "
              f"{res['versions'].get('ffmpeg', '')}; {res['versions'].get('sox', '')}. "
              "Command: `bench/.venv/bin/python bench/speed.py --benchmarks BENCHMARKS.md`.", "",
-             "| session | tool (job) | time (s) | × mixwright | peak memory (MiB) |", "|---|---|---:|---:|---:|"]
+             "| session (date, runs) | tool (job) | time (s) | × mixwright | peak memory (MiB) |",
+             "|---|---|---:|---:|---:|"]
     jobs = {"mixwright": "mixwright mix (analysis, engineer, console, master)",
             "ffmpeg": "ffmpeg amix + two-pass loudnorm", "sox": "sox -m + gain -n",
             "matchering": "matchering (master the sum to a reference)"}
@@ -212,7 +231,7 @@ def markdown(res: dict) -> str:
         base = r["mixwright"]["seconds"]
         for k, job in jobs.items():
             if k in r:
-                lines.append(f"| {label} | {job} | {r[k]['seconds']:.2f} | {r[k]['seconds'] / base:.2f} | "
+                lines.append(f"| {label} ({r['date']}, {r['runs']}) | {job} | {r[k]['seconds']:.2f} | {r[k]['seconds'] / base:.2f} | "
                              f"{r[k]['peak_rss_mib']:.0f} |")
     lines += ["", "Loudness measurement of the mixwright mix of each session (the file read included):", "",
               "| session | meter | time (s) | × mixwright analyze | peak memory (MiB) |", "|---|---|---:|---:|---:|"]
