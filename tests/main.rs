@@ -1,7 +1,9 @@
 //! The one integration-test binary (one link saves build time on small machines).
 
+mod batch;
 mod bench_harness;
 mod cli;
 mod fixtures;
 mod formats;
+mod hostile;
 mod song;
