@@ -276,6 +276,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                             "sample_peak_dbfs": a.loudness.sample_peak_dbfs,
                             "active_lufs": a.loudness.active_lufs,
                             "active_fraction": a.loudness.active_fraction,
+                            "activity": a.activity,
+                            "problems": a.problems,
                             "spectrum": {
                                 "third_octave_db": s.third_octave_db,
                                 "erb_db": s.erb_db,
@@ -330,6 +332,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         );
                     }
                     println!("{line}");
+                    println!(
+                        "  playing {:.0} % in {} segments; problems: {}",
+                        100.0 * a.activity.fraction,
+                        a.activity.playing.len(),
+                        a.problems.summary()
+                    );
                     if let Some(m) = &masking {
                         let shares: Vec<String> = m
                             .iter()
