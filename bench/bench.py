@@ -253,7 +253,8 @@ def md(text: str) -> str:
 
 def markdown(results: dict) -> str:
     avg = results["averages"]
-    lines = [f"Run {results['date']} on {results['machine']}; {len(results['songs'])} songs, "
+    lines = [f"Run {results['date']} on {results['machine']}; mixwright at commit "
+             f"{results.get('mixwright', 'unknown')}; {len(results['songs'])} songs, "
              f"{results['seconds']:.0f} s. Command: `{results['command']}`.", "",
              "### Averages over the songs", "",
              "| metric | better | " + " | ".join(METHOD_LABEL[m] for m in COLUMNS) + " |",
@@ -311,6 +312,13 @@ def plot(avg: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def git_revision() -> str:
+    """The commit the mixwright binary was built from (``-dirty`` with local changes)."""
+    p = subprocess.run(["git", "describe", "--always", "--dirty", "--exclude", "*"], cwd=HERE.parent,
+                       capture_output=True, text=True)
+    return p.stdout.strip() or "unknown"
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:
@@ -333,7 +341,13 @@ def main(argv=None) -> int:
     p.add_argument("--asr", action="store_true", help="also run pocketsphinx (slow: minutes a song)")
     p.add_argument("--benchmarks", type=Path, help="update the results section of this markdown file")
     p.add_argument("--svg-copy", type=Path, help="also copy the plot here (committed)")
+    p.add_argument("--from-results", type=Path,
+                   help="only rewrite the tables and plot from this results.json (no mixing or scoring)")
     a = p.parse_args(argv)
+    if a.from_results:
+        results = json.loads(a.from_results.read_text())
+        report(results, a)
+        return 0
     t0 = time.monotonic()
     names = a.songs.split(",") if a.songs else sorted(
         d.name for d in a.corpus.iterdir() if (d / "reference.json").exists())
@@ -351,6 +365,7 @@ def main(argv=None) -> int:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": machine(),
         "command": "bench/run.sh" + (f" --songs {a.songs}" if a.songs else ""),
+        "mixwright": git_revision(),
         "target_lufs": TARGET_LUFS, "ceiling_dbtp": CEILING_DBTP,
         "metrics": [{"key": k, "label": l, "path": pth, "better": b, "unit": u, "tie": t}
                     for k, l, pth, _, b, u, t in HEADLINE],
@@ -360,16 +375,22 @@ def main(argv=None) -> int:
     results["open_problems"] = losses(results["averages"])
     results["seconds"] = time.monotonic() - t0
     (a.out / "results.json").write_text(json.dumps(results, indent=1, allow_nan=False) + "\n")
+    report(results, a)
+    print(f"benchmark: {a.out / 'results.json'} in {results['seconds']:.0f} s", flush=True)
+    for s in results["open_problems"]:
+        print(f"  we lose: {s}")
+    return 0
+
+
+def report(results: dict, a) -> None:
+    """The plot, its committed copy and the markdown tables."""
+    a.out.mkdir(parents=True, exist_ok=True)
     plot(results["averages"], a.out / "scores.svg")
     if a.svg_copy:
         a.svg_copy.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(a.out / "scores.svg", a.svg_copy)
     if a.benchmarks:
         write_markdown(a.benchmarks, markdown(results))
-    print(f"benchmark: {a.out / 'results.json'} in {results['seconds']:.0f} s", flush=True)
-    for s in results["open_problems"]:
-        print(f"  we lose: {s}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -39,6 +39,10 @@ if ! { command -v fluidsynth && command -v espeak-ng && [ -f /usr/share/sounds/s
     bash "$here/setup.sh"
 fi
 
+if [ -n "$asr" ] && ! "$py" -c "import pocketsphinx" 2>/dev/null; then
+    "$py" -m pip install -q pocketsphinx==5.1.1
+fi
+
 if [ -n "$smoke" ]; then
     out="${out:-$here/out/smoke}"
     corpus="$out/corpus"

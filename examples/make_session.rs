@@ -39,7 +39,7 @@ fn main() {
         for n in 0..frames {
             let t = n as f64 / rate as f64;
             // Plays 7 bars out of 8 with a per-stem phase so the activity differs.
-            let playing = ((t / 2.0) as usize + i) % 8 != 0;
+            let playing = !((t / 2.0) as usize + i).is_multiple_of(8);
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;

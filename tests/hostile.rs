@@ -316,7 +316,7 @@ fn full_scale_dc_and_square_waves_are_delivered_within_target_without_clipping()
     let square = |period: usize| -> Vec<i16> {
         (0..n)
             .map(|i| {
-                if (i / period) % 2 == 0 {
+                if (i / period).is_multiple_of(2) {
                     i16::MAX
                 } else {
                     i16::MIN

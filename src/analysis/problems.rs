@@ -6,6 +6,13 @@
 //! `None` on clean material: a finding is a claim that something needs fixing.
 //!
 //! * **DC**: the mean of each channel.
+//! * **Clicks** ([`ClickMeter`]): the residual of a second-difference predictor
+//!   (e[n] = x[n] − 2x[n−1] + x[n−2], a high-pass that leaves little of the music but all
+//!   of an impulse) against its local level: the median |e| of ~1.5 ms sub-blocks, the
+//!   larger of the medians over [`CLICK_CONTEXT`] sub-blocks before and after. A sample
+//!   [`CLICK_RATIO`] times over it is a click unless the signal's energy after it is
+//!   4× what it was before (an onset: drums start abruptly, clicks leave the music as it
+//!   was) or it sits on a clipped run (clipping is reported as clipping).
 //! * **Clipping**: runs of ≥ [`CLIP_MIN_RUN`] samples exactly at the track's largest
 //!   positive (or negative) value ([`RailRuns`]).
 //! * **Hum, noise, rumble** share one short-time spectrum: Hann windows of about
@@ -25,7 +32,11 @@
 //!     counted), needing its fundamental or two harmonics;
 //!   - *noise*: the broadband power of the noise-like frames (less than
 //!     [`NOISE_MAX_TONALITY`] of their power in spectral peaks: hiss and room tone are
-//!     smooth, quiet music is not) within 3 dB of the quietest such frame;
+//!     smooth, quiet music is not; and steady: their 50 ms sub-blocks within
+//!     [`NOISE_MAX_UNSTEADINESS_DB`], drum hits are not) within 3 dB of the quietest such
+//!     frame; not reported under [`NOISE_MIN_DBFS`] or less than [`NOISE_MIN_SNR_DB`]
+//!     under the playing level (the energy mean of the frames within 20 dB of the
+//!     loudest 5 %, the activity rule of loudness.rs);
 //!   - *rumble*: the energy from [`RUMBLE_FROM_HZ`] to [`RUMBLE_HZ`] over the energy above
 //!     [`RUMBLE_FROM_HZ`], over the whole track.
 
@@ -46,6 +57,19 @@ pub const CLIP_MIN_RUN: usize = 3;
 pub const CLIP_MIN_RUNS: usize = 2;
 /// At most this many run start times (and click times) are listed.
 pub const MAX_TIMES: usize = 1000;
+/// A click's residual is at least this many times the local median residual. White noise
+/// reaches 8× its median |e| about once in 10¹⁵ samples.
+pub const CLICK_RATIO: f64 = 12.0;
+/// Sub-blocks on each side that set a click's local level.
+pub const CLICK_CONTEXT: usize = 4;
+/// Sub-block length for clicks, s.
+const CLICK_BLOCK_S: f64 = 0.0015;
+/// Energy after / before a candidate click above which it is an onset, not a click.
+const ONSET_RATIO: f64 = 4.0;
+/// Residuals under this never count (digital near-silence), linear.
+const CLICK_MIN_RESIDUAL: f64 = 1e-4;
+/// Click candidates closer than this (s, any channel) are one click.
+const CLICK_MERGE_S: f64 = 0.002;
 /// Window of the hum/noise/rumble spectrum, s (about 0.5 Hz bins).
 pub const LINE_WINDOW_S: f64 = 2.0;
 /// Hop of the hum/noise/rumble spectrum, s.
@@ -84,6 +108,9 @@ pub const RUMBLE_THRESHOLD_DB: f64 = -20.0;
 pub const NOISE_MIN_DBFS: f64 = -80.0;
 /// Frames with more than this share of their power in spectral peaks are not noise.
 pub const NOISE_MAX_TONALITY: f64 = 0.3;
+/// A "floor" less than this under the playing level is the music itself (a pad, a
+/// sustained string section), not noise under it, dB.
+pub const NOISE_MIN_SNR_DB: f64 = 3.0;
 /// Frames within this of the quietest noise-like frame measure the floor, dB.
 const NOISE_SPREAD_DB: f64 = 3.0;
 /// A bin is a spectral peak when it exceeds the median of its 32-bin block this much.
@@ -235,6 +262,7 @@ pub struct ProblemsMeter {
     clip_high: RailRuns,
     clip_low: RailRuns,
     lines: LineMeter,
+    clicks: ClickMeter,
 }
 
 impl ProblemsMeter {
@@ -249,6 +277,7 @@ impl ProblemsMeter {
             clip_high: RailRuns::new(channels),
             clip_low: RailRuns::new(channels),
             lines: LineMeter::new(channels, rate.max(1) as f64),
+            clicks: ClickMeter::new(channels, rate.max(1) as f64),
         }
     }
 
@@ -266,18 +295,25 @@ impl ProblemsMeter {
         }
         self.frames += (block.len() / ch) as u64;
         self.lines.push(block);
+        self.clicks.push(block);
     }
 
     /// What was found in everything pushed.
-    pub fn finish(self) -> Problems {
+    pub fn finish(mut self) -> Problems {
         let hum = self.lines.hum();
+        let dc = self.dc();
+        let clipping = clipping(&mut self.clip_high, &mut self.clip_low, self.rate);
+        // Candidates on a clipped run belong to the clipping.
+        let rails = clipping
+            .is_some()
+            .then_some((self.clip_high.rail, -self.clip_low.rail));
         Problems {
-            dc: self.dc(),
+            dc,
             rumble: self.lines.rumble(),
             noise: self.lines.noise(),
             hum,
-            clipping: clipping(self.clip_high, self.clip_low, self.rate),
-            ..Problems::default()
+            clicks: self.clicks.finish(rails),
+            clipping,
         }
     }
 
@@ -685,6 +721,9 @@ impl LineMeter {
             .map(|(p, _)| *p)
             .collect();
         let playing = 10.0 * (active.iter().sum::<f64>() / active.len() as f64).log10();
+        if playing - level < NOISE_MIN_SNR_DB {
+            return None;
+        }
         let mut spans: Vec<usize> = quiet;
         spans.sort_unstable();
         Some(NoiseFloor {
@@ -713,6 +752,190 @@ fn median(v: &mut [f64]) -> f64 {
     }
     let mid = v.len() / 2;
     *v.select_nth_unstable_by(mid, f64::total_cmp).1
+}
+
+/// One channel of the click finder: its recent samples and per-sub-block statistics.
+struct ClickChannel {
+    /// Samples from absolute index `x_origin`.
+    x: Vec<f32>,
+    x_origin: u64,
+    /// Per sub-block from absolute block `stats_origin`: median |residual|, energy of x.
+    stats: Vec<(f64, f64)>,
+    stats_origin: u64,
+    /// Sub-blocks evaluated so far.
+    evaluated: u64,
+}
+
+/// Streaming click finder (see the module notes). Memory: a few sub-blocks per channel
+/// and up to [`MAX_CLICK_CANDIDATES`] candidate times.
+struct ClickMeter {
+    rate: f64,
+    sub: usize,
+    chans: Vec<ClickChannel>,
+    /// Candidate time (sample index) and the extremes of x around it (±2 samples).
+    candidates: Vec<(u64, f32, f32)>,
+    scratch: Vec<f64>,
+}
+
+/// Candidates kept at most (a crackling record has thousands of clicks; the count beyond
+/// this is not needed to decide on declicking).
+const MAX_CLICK_CANDIDATES: usize = 100_000;
+
+impl ClickMeter {
+    fn new(channels: usize, rate: f64) -> ClickMeter {
+        ClickMeter {
+            rate,
+            sub: ((CLICK_BLOCK_S * rate).round() as usize).max(8),
+            chans: (0..channels)
+                .map(|_| ClickChannel {
+                    x: Vec::new(),
+                    x_origin: 0,
+                    stats: Vec::new(),
+                    stats_origin: 0,
+                    evaluated: 0,
+                })
+                .collect(),
+            candidates: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, block: &[f32]) {
+        let ch = self.chans.len();
+        for (c, chan) in self.chans.iter_mut().enumerate() {
+            chan.x.extend(
+                block
+                    .iter()
+                    .skip(c)
+                    .step_by(ch)
+                    .map(|&v| if v.is_finite() { v } else { 0.0 }),
+            );
+        }
+        for c in 0..ch {
+            self.advance(c, false);
+        }
+    }
+
+    /// Computes the statistics of complete sub-blocks and evaluates those with enough
+    /// context after them (all of them at the end).
+    fn advance(&mut self, c: usize, end: bool) {
+        let sub = self.sub as u64;
+        let received = self.chans[c].x_origin + self.chans[c].x.len() as u64;
+        loop {
+            let chan = &self.chans[c];
+            let b = chan.stats_origin + chan.stats.len() as u64;
+            let (from, to) = (b * sub, ((b + 1) * sub).min(received));
+            if to <= from || (to - from < sub && !end) {
+                break;
+            }
+            self.scratch.clear();
+            let mut energy = 0.0;
+            for n in from..to {
+                self.scratch.push(residual(chan, n).abs() as f64);
+                energy += (chan.x[(n - chan.x_origin) as usize] as f64).powi(2);
+            }
+            let med = median(&mut self.scratch);
+            self.chans[c].stats.push((med, energy / (to - from) as f64));
+        }
+        let k = CLICK_CONTEXT as u64;
+        loop {
+            let chan = &self.chans[c];
+            let have = chan.stats_origin + chan.stats.len() as u64;
+            let b = chan.evaluated;
+            if b >= have || (b + k >= have && !end) {
+                break;
+            }
+            self.evaluate(c, b, have);
+            self.chans[c].evaluated += 1;
+        }
+        // Forget what no later sub-block needs: K sub-blocks of context (+2 samples).
+        let chan = &mut self.chans[c];
+        let keep_block = chan.evaluated.saturating_sub(k + 1);
+        if keep_block > chan.stats_origin + 64 {
+            let drop = (keep_block - chan.stats_origin) as usize;
+            chan.stats.drain(..drop);
+            chan.stats_origin = keep_block;
+            let keep_x = keep_block * sub;
+            let drop_x = (keep_x - chan.x_origin) as usize;
+            chan.x.drain(..drop_x);
+            chan.x_origin = keep_x;
+        }
+    }
+
+    fn evaluate(&mut self, c: usize, b: u64, have: u64) {
+        let k = CLICK_CONTEXT as u64;
+        let chan = &self.chans[c];
+        let stat = |i: u64| chan.stats[(i - chan.stats_origin) as usize];
+        let lo = b.saturating_sub(k).max(chan.stats_origin);
+        let hi = (b + k).min(have - 1);
+        self.scratch.clear();
+        self.scratch.extend((lo..=b).map(|i| stat(i).0));
+        let before = median(&mut self.scratch);
+        self.scratch.clear();
+        self.scratch.extend((b..=hi).map(|i| stat(i).0));
+        let after = median(&mut self.scratch);
+        let threshold = (CLICK_RATIO * before.max(after)).max(CLICK_MIN_RESIDUAL);
+        let sub = self.sub as u64;
+        let received = chan.x_origin + chan.x.len() as u64;
+        let Some(n) = (b * sub..((b + 1) * sub).min(received))
+            .find(|&n| residual(chan, n).abs() as f64 > threshold)
+        else {
+            return;
+        };
+        let mean = |r: std::ops::RangeInclusive<u64>| {
+            let len = r.clone().count().max(1) as f64;
+            r.map(|i| stat(i).1).sum::<f64>() / len
+        };
+        let e_before = if b > lo { mean(lo..=b - 1) } else { 0.0 };
+        let e_after = if hi > b { mean(b + 1..=hi) } else { 0.0 };
+        if e_after > ONSET_RATIO * e_before {
+            return;
+        }
+        let around = n.saturating_sub(2).max(chan.x_origin)..(n + 3).min(received);
+        let values = around.map(|i| chan.x[(i - chan.x_origin) as usize]);
+        let (hi_x, lo_x) = values.fold((f32::MIN, f32::MAX), |(h, l), v| (h.max(v), l.min(v)));
+        if self.candidates.len() < MAX_CLICK_CANDIDATES {
+            self.candidates.push((n, hi_x, lo_x));
+        }
+    }
+
+    /// The clicks, merged over channels; candidates touching a clipping rail
+    /// (`(high, low)`) dropped.
+    fn finish(mut self, rails: Option<(f32, f32)>) -> Option<Clicks> {
+        for c in 0..self.chans.len() {
+            self.advance(c, true);
+        }
+        let mut times: Vec<u64> = self
+            .candidates
+            .iter()
+            .filter(|(_, hi, lo)| rails.is_none_or(|(h, l)| *hi < h && *lo > l))
+            .map(|c| c.0)
+            .collect();
+        times.sort_unstable();
+        let merge = (CLICK_MERGE_S * self.rate) as u64;
+        let mut clicks: Vec<u64> = Vec::new();
+        for t in times {
+            if clicks.last().is_none_or(|&l| t > l + merge) {
+                clicks.push(t);
+            }
+        }
+        (!clicks.is_empty()).then(|| Clicks {
+            count: clicks.len(),
+            times_s: clicks
+                .iter()
+                .take(MAX_TIMES)
+                .map(|&t| t as f64 / self.rate)
+                .collect(),
+        })
+    }
+}
+
+/// Second-difference residual at absolute sample `n` (samples before the start read as
+/// the first one, so a track that starts off zero is not a click).
+fn residual(chan: &ClickChannel, n: u64) -> f32 {
+    let at = |i: u64| chan.x[(i.max(chan.x_origin) - chan.x_origin) as usize];
+    let (a, b, c) = (at(n), at(n.saturating_sub(1)), at(n.saturating_sub(2)));
+    a - 2.0 * b + c
 }
 
 /// Runs of samples at the highest value seen so far (one polarity; the other is fed
@@ -788,7 +1011,7 @@ impl RailRuns {
 /// Clipping from the runs at the positive and at the negative extreme. Each polarity has
 /// its own rail, so a clipped track with a DC offset added afterwards still reads as
 /// clipped on both sides.
-fn clipping(mut high: RailRuns, mut low: RailRuns, rate: f64) -> Option<Clipping> {
+fn clipping(high: &mut RailRuns, low: &mut RailRuns, rate: f64) -> Option<Clipping> {
     high.finish();
     low.finish();
     let runs = high.runs + low.runs;
@@ -844,24 +1067,37 @@ pub(crate) mod tests {
             [174.6, 220.0, 261.6],
         ];
         let break_at = (0.75 * n as f64) as usize;
+        let break_s = break_at as f64 / r;
+        // Raised-cosine ramp 0→1 over `len` s from `t0`: everything starts and stops
+        // smoothly, as rendered instruments do (a hard cut is a click, and is found).
+        let ramp = |t: f64, t0: f64, len: f64| {
+            let u = ((t - t0) / len).clamp(0.0, 1.0);
+            0.5 - 0.5 * (PI * u).cos()
+        };
+        let secs = n as f64 / r;
         for (i, o) in out.iter_mut().enumerate() {
             let t = i as f64 / r;
             let chord = chords[(t / 2.0) as usize % chords.len()];
-            let gain = if i >= break_at { 0.1 } else { 1.0 };
+            let in_chord = t % 2.0;
+            let env = ramp(in_chord, 0.0, 0.02) * (1.0 - ramp(in_chord, 1.98, 0.02));
+            let gain = 1.0 - 0.9 * ramp(t, break_s, 0.05);
             let mut v = 0.0;
             for f in chord {
                 for h in 1..=4 {
                     v += 0.03 / h as f64 * (2.0 * PI * f * h as f64 * t).sin();
                 }
             }
-            if i < break_at {
-                // Bass: A1 (55 Hz) with harmonics at 110 and 165 Hz.
-                v += 0.12 * (2.0 * PI * 55.0 * t).sin() + 0.05 * (2.0 * PI * 110.0 * t).sin();
-                v += 0.02 * (2.0 * PI * 165.0 * t).sin();
-            }
-            *o = gain * v;
+            v *= env * gain;
+            // Bass: A1 (55 Hz) with harmonics at 110 and 165 Hz, until the break.
+            let bass = 1.0 - ramp(t, break_s - 0.05, 0.05);
+            v += bass
+                * (0.12 * (2.0 * PI * 55.0 * t).sin()
+                    + 0.05 * (2.0 * PI * 110.0 * t).sin()
+                    + 0.02 * (2.0 * PI * 165.0 * t).sin());
+            *o = v * ramp(t, 0.0, 0.02) * (1.0 - ramp(t, secs - 0.02, 0.02));
         }
-        // Drums until the break: kick on beats (120 BPM), snare on off-beats.
+        // Drums until the break: kick on beats (120 BPM), snare on off-beats; hits start
+        // at once (the hardest case for a click detector) and fade out over 10 ms.
         let beat = (0.5 * r) as usize;
         let mut start = 0;
         let mut k = 0;
@@ -869,14 +1105,15 @@ pub(crate) mod tests {
             let len = (0.25 * r) as usize;
             for j in 0..len.min(n - start) {
                 let t = j as f64 / r;
-                let env = (-t / 0.06).exp();
+                let env = (-t / 0.06).exp() * (1.0 - ramp(t, 0.24, 0.01));
                 let v = if k % 2 == 0 {
                     // Kick: a sine falling from 120 to 50 Hz (phase integrated).
                     let phase = 2.0 * PI * (50.0 * t + 70.0 * 0.03 * (1.0 - (-t / 0.03).exp()));
                     0.4 * env * phase.sin()
                 } else {
-                    0.25 * (-t / 0.04).exp() * rng.gauss() * 0.5
-                        + 0.1 * env * (2.0 * PI * 190.0 * t).sin()
+                    (0.125 * (-t / 0.04).exp() * rng.gauss()
+                        + 0.1 * (2.0 * PI * 190.0 * t).sin() * (-t / 0.06).exp())
+                        * (1.0 - ramp(t, 0.24, 0.01))
                 };
                 out[start + j] += v;
             }
@@ -1087,6 +1324,60 @@ pub(crate) mod tests {
         let r = run(&x, 1, rate).rumble.expect("rumble found");
         assert_eq!(r.below_hz, RUMBLE_HZ);
         assert!(r.level_db > -15.0 && r.level_db < 0.0, "{r:?}");
+    }
+
+    #[test]
+    fn clicks_are_found_and_drums_are_not_clicks() {
+        for rate in [44_100, 48_000] {
+            let mut x = music(rate, 10.0, 11);
+            // Between hits (a click inside a snare's noise is masked by it, to ears too).
+            let planted = [0.731, 2.345, 4.1, 5.8, 8.9];
+            for (i, &t) in planted.iter().enumerate() {
+                let n = (t * rate as f64) as usize;
+                // One- to three-sample impulses of either sign, 0.05–0.2 in size.
+                let a = [0.2f32, -0.1, 0.05, -0.15, 0.1][i];
+                for j in 0..=(i % 3) {
+                    x[n + j] += a * [1.0, 0.7, 0.4][j];
+                }
+            }
+            let c = run(&x, 1, rate).clicks.expect("clicks found");
+            assert_eq!(c.count, planted.len(), "{c:?}");
+            for (t, want) in c.times_s.iter().zip(planted) {
+                assert!((t - want).abs() < 0.001, "{t} vs {want}");
+            }
+            // In stereo (the click in one channel only) the same.
+            let stereo: Vec<f32> = x
+                .iter()
+                .zip(music(rate, 10.0, 11))
+                .flat_map(|(&a, b)| [a, b])
+                .collect();
+            assert_eq!(
+                run(&stereo, 2, rate).clicks.map(|c| c.count),
+                Some(planted.len())
+            );
+        }
+        // Hard-hit drums alone (instant attacks), and noise: no clicks.
+        let rate = 44_100;
+        let mut rng = Rng(5);
+        let mut drums = vec![0.0f32; 4 * rate as usize];
+        for (k, start) in (0..drums.len() - rate as usize / 4)
+            .step_by(rate as usize / 8)
+            .enumerate()
+        {
+            for j in 0..rate as usize / 4 {
+                let t = j as f64 / rate as f64;
+                // Instant attacks; a 10 ms fade at the end (a hard cut is a click).
+                let fade = (0.5 + 0.5 * (PI * ((t - 0.24) / 0.01).clamp(0.0, 1.0)).cos()) as f32;
+                drums[start + j] += fade
+                    * if k % 2 == 0 {
+                        (0.8 * (-t / 0.05).exp() * (2.0 * PI * 60.0 * t + PI / 2.0).sin()) as f32
+                    } else {
+                        (0.5 * (-t / 0.03).exp() * rng.gauss()) as f32
+                    };
+            }
+        }
+        assert_eq!(run(&drums, 1, rate).clicks, None);
+        assert_eq!(run(&white(rate, 5.0, -30.0, 8), 1, rate).clicks, None);
     }
 
     #[test]
