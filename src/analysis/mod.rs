@@ -1,8 +1,10 @@
 //! Measuring: what the engineer hears. Nothing here changes audio.
 
+pub mod activity;
 pub mod loudness;
 pub mod masking;
 pub mod onset;
+pub mod problems;
 pub mod role;
 mod role_model;
 pub mod spectrum;
@@ -14,8 +16,10 @@ mod conformance;
 use serde::{Deserialize, Serialize};
 
 use crate::io::spool::Spool;
-use loudness::{Loudness, LoudnessMeter};
+use activity::Activity;
+use loudness::{CURVE_STEP_S, Loudness, LoudnessMeter};
 use onset::{Onset, OnsetMeter};
+use problems::{Problems, ProblemsMeter};
 use role::RoleGuess;
 use spectrum::{Spectrum, SpectrumMeter};
 use tempo::Tempo;
@@ -31,6 +35,12 @@ pub struct TrackAnalysis {
     /// Band spectra, tonal balance, stereo image and short-time band frames.
     #[serde(default)]
     pub spectrum: Spectrum,
+    /// Problems found (DC, rumble, hum, noise, clicks, clipping) for the repair stage.
+    #[serde(default)]
+    pub problems: Problems,
+    /// Where the track plays.
+    #[serde(default)]
+    pub activity: Activity,
     /// Onset strength every ~10 ms and spectral flatness.
     #[serde(default)]
     pub onset: Onset,
@@ -46,17 +56,24 @@ pub struct TrackAnalysis {
 pub fn analyze_track(spool: &Spool, rate: u32) -> std::io::Result<TrackAnalysis> {
     let mut meter = LoudnessMeter::new(spool.channels(), rate, true);
     let mut spectrum = SpectrumMeter::new(spool.channels(), rate);
+    let mut problems = ProblemsMeter::new(spool.channels(), rate);
     let mut onset = OnsetMeter::new(spool.channels(), rate);
     let mut blocks = spool.blocks(BLOCK);
     while let Some(block) = blocks.next_block()? {
         meter.push(block);
         spectrum.push(block);
+        problems.push(block);
         onset.push(block);
     }
+    let loudness = meter.finish();
+    let duration_s = spool.frames() as f64 / rate.max(1) as f64;
+    debug_assert!(loudness.momentary_lufs.len() as f64 * CURVE_STEP_S <= duration_s + 1e-9);
     let onset = onset.finish();
     let mut a = TrackAnalysis {
-        loudness: meter.finish(),
+        activity: activity::activity(&loudness.momentary_lufs, duration_s),
+        loudness,
         spectrum: spectrum.finish(),
+        problems: problems.finish(),
         tempo: tempo::estimate(&onset.flux, onset.hop_s),
         onset,
         role_guess: None,

@@ -180,7 +180,7 @@ pub struct Spectrum {
 }
 
 /// The smallest `n ≥ x` whose prime factors are 2, 3 and 5: FFT lengths that stay fast.
-fn fast_len(x: usize) -> usize {
+pub(super) fn fast_len(x: usize) -> usize {
     let mut n = x.max(2);
     loop {
         let mut m = n;
@@ -198,14 +198,24 @@ fn fast_len(x: usize) -> usize {
 
 /// Streaming input shared by the two transforms: per-channel samples from absolute index
 /// `origin` up to `received`. Samples before 0 and after the end read as silence.
-struct Framer {
+pub(super) struct Framer {
     buf: Vec<Vec<f32>>,
     origin: i64,
-    received: i64,
+    /// Samples received per channel.
+    pub(super) received: i64,
 }
 
 impl Framer {
-    fn push(&mut self, block: &[f32]) {
+    /// An empty buffer for `channels` channels.
+    pub(super) fn new(channels: usize) -> Framer {
+        Framer {
+            buf: vec![Vec::new(); channels],
+            origin: 0,
+            received: 0,
+        }
+    }
+
+    pub(super) fn push(&mut self, block: &[f32]) {
         let ch = self.buf.len();
         for frame in block.chunks_exact(ch) {
             for (b, &s) in self.buf.iter_mut().zip(frame) {
@@ -216,7 +226,7 @@ impl Framer {
     }
 
     /// Copies `out.len()` samples of channel `c` starting at absolute index `start`.
-    fn copy(&self, start: i64, c: usize, out: &mut [f32]) {
+    pub(super) fn copy(&self, start: i64, c: usize, out: &mut [f32]) {
         let buf = &self.buf[c];
         let from = start.max(self.origin).max(0);
         let to = (start + out.len() as i64).min(self.received);
@@ -230,7 +240,7 @@ impl Framer {
     }
 
     /// Forgets samples before `keep_from` (in chunks, so the copy is amortised).
-    fn release(&mut self, keep_from: i64, chunk: usize) {
+    pub(super) fn release(&mut self, keep_from: i64, chunk: usize) {
         let drop = (keep_from - self.origin).clamp(0, self.received - self.origin) as usize;
         if drop >= chunk {
             for b in &mut self.buf {
@@ -242,19 +252,19 @@ impl Framer {
 }
 
 /// One windowed real FFT over all channels.
-struct Stft {
-    len: usize,
+pub(super) struct Stft {
+    pub(super) len: usize,
     window: Vec<f32>,
     fft: Arc<dyn RealToComplex<f32>>,
     input: Vec<f32>,
     scratch: Vec<Complex<f32>>,
-    spectra: Vec<Vec<Complex<f32>>>,
+    pub(super) spectra: Vec<Vec<Complex<f32>>>,
     /// 1 / (N · Σw²): turns |X|² into mean-square contributions.
-    norm: f64,
+    pub(super) norm: f64,
 }
 
 impl Stft {
-    fn new(len: usize, channels: usize, planner: &mut RealFftPlanner<f32>) -> Stft {
+    pub(super) fn new(len: usize, channels: usize, planner: &mut RealFftPlanner<f32>) -> Stft {
         let window: Vec<f32> = (0..len)
             .map(|n| {
                 (0.5 - 0.5 * (2.0 * std::f64::consts::PI * n as f64 / len as f64).cos()) as f32
@@ -273,12 +283,12 @@ impl Stft {
         }
     }
 
-    fn bins(&self) -> usize {
+    pub(super) fn bins(&self) -> usize {
         self.len / 2 + 1
     }
 
     /// Transforms the window starting at `start` of every channel into `spectra`.
-    fn analyse(&mut self, framer: &Framer, start: i64) {
+    pub(super) fn analyse(&mut self, framer: &Framer, start: i64) {
         for c in 0..self.spectra.len() {
             framer.copy(start, c, &mut self.input);
             for (x, w) in self.input.iter_mut().zip(&self.window) {
@@ -291,7 +301,7 @@ impl Stft {
     }
 
     /// One-sided weight of bin `k`: interior bins stand for their negative twin too.
-    fn side_weight(&self, k: usize) -> f64 {
+    pub(super) fn side_weight(&self, k: usize) -> f64 {
         if k == 0 || (self.len.is_multiple_of(2) && k == self.len / 2) {
             1.0
         } else {
@@ -396,11 +406,7 @@ impl SpectrumMeter {
         SpectrumMeter {
             channels,
             rate: rate_f,
-            framer: Framer {
-                buf: vec![Vec::new(); channels],
-                origin: 0,
-                received: 0,
-            },
+            framer: Framer::new(channels),
             power: vec![0.0; short.bins()],
             band_power: vec![0.0; THIRD_OCTAVE_BANDS],
             short_bands,

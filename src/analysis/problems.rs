@@ -1,0 +1,1110 @@
+//! Problems a recording arrives with, found for the repair stage to act on and the report
+//! to show: DC offset, rumble, mains hum, broadband noise, clicks and clipping.
+//!
+//! One streaming pass over the track's blocks ([`ProblemsMeter`]); memory is bounded by
+//! a few windows of audio plus a few floats per analysis frame. Each detector returns
+//! `None` on clean material: a finding is a claim that something needs fixing.
+//!
+//! * **DC**: the mean of each channel.
+//! * **Clipping**: runs of ≥ [`CLIP_MIN_RUN`] samples exactly at the track's largest
+//!   positive (or negative) value ([`RailRuns`]).
+//! * **Hum, noise, rumble** share one short-time spectrum: Hann windows of about
+//!   [`LINE_WINDOW_S`] (≈ 0.5 Hz bins, so a 49 Hz bass note and 50 Hz mains are two
+//!   different lines) every [`LINE_HOP_S`]. Per frame only a few floats are kept: the
+//!   bins around each candidate mains line (50·h and 60·h Hz, h = 1…[`HUM_HARMONICS`])
+//!   with the median of their neighbouring bins, the broadband power without those lines,
+//!   the share of the frame's power in spectral peaks (tonality) and the rumble band's
+//!   power. The decisions are taken at the end from those per-frame figures (the "second
+//!   pass" runs over the stored frame figures, not over the audio):
+//!   - *hum*: in the quietest 30 % of the frames (by broadband power) a line must stand
+//!     [`HUM_PROMINENCE_DB`] over its neighbouring bins on average, peak within 0.5 % of
+//!     the mains harmonic, and stand out in ≥ 75 % of those frames one by one. Music has
+//!     its own partials, but they are neither exactly on mains harmonics nor held through
+//!     the quiet passages; a 55 Hz bass note is 5 Hz (10 bins) away from either mains.
+//!     50 vs 60 Hz: the family with more lines found (300 Hz, common to both, not
+//!     counted), needing its fundamental or two harmonics;
+//!   - *noise*: the broadband power of the noise-like frames (less than
+//!     [`NOISE_MAX_TONALITY`] of their power in spectral peaks: hiss and room tone are
+//!     smooth, quiet music is not) within 3 dB of the quietest such frame;
+//!   - *rumble*: the energy from [`RUMBLE_FROM_HZ`] to [`RUMBLE_HZ`] over the energy above
+//!     [`RUMBLE_FROM_HZ`], over the whole track.
+
+use realfft::RealFftPlanner;
+use serde::{Deserialize, Serialize};
+
+use super::activity::{Segment, tidy};
+use super::loudness::active_threshold;
+use super::spectrum::{Framer, Stft, fast_len};
+
+/// A DC offset is reported when some channel's mean reaches this (−60 dBFS): well above
+/// what music averages to over a track, well below what a repair would notice missing.
+pub const DC_THRESHOLD: f64 = 1e-3;
+/// A clipped run is at least this many consecutive samples at the rail.
+pub const CLIP_MIN_RUN: usize = 3;
+/// Clipping is reported from this many runs on: a single run at a track's peak can be a
+/// quantised waveform crest (a 16-bit low note holds its top value for a few samples).
+pub const CLIP_MIN_RUNS: usize = 2;
+/// At most this many run start times (and click times) are listed.
+pub const MAX_TIMES: usize = 1000;
+/// Window of the hum/noise/rumble spectrum, s (about 0.5 Hz bins).
+pub const LINE_WINDOW_S: f64 = 2.0;
+/// Hop of the hum/noise/rumble spectrum, s.
+pub const LINE_HOP_S: f64 = 0.5;
+/// Candidate mains frequencies, Hz.
+pub const MAINS_HZ: [f64; 2] = [50.0, 60.0];
+/// Harmonics of the mains looked at (1 = the fundamental).
+pub const HUM_HARMONICS: usize = 8;
+/// A hum line stands at least this far over the median of its neighbouring bins (3–8 Hz
+/// away), power per bin compared over its main lobe, dB.
+pub const HUM_PROMINENCE_DB: f64 = 10.0;
+/// Share of the quiet frames in which a hum line must stand out on its own.
+const HUM_PERSISTENCE: f64 = 0.5;
+/// Share of the frames (quietest first) the hum is looked for in.
+const HUM_QUIET_SHARE: f64 = 0.3;
+/// A hum line's measured frequency may be this many bins (interpolation error) plus this
+/// fraction of its frequency (mains drift) off the exact mains harmonic.
+const LINE_TOLERANCE_BINS: f64 = 0.5;
+const LINE_TOLERANCE: f64 = 0.001;
+/// Frames whose 50 ms sub-blocks spread more than this (90th over 10th percentile of their
+/// energies) are not steady enough to be noise (drum hits, notes coming and going), dB.
+pub const NOISE_MAX_UNSTEADINESS_DB: f64 = 6.0;
+/// Sub-block length for the steadiness of a frame, s.
+const STEADY_BLOCK_S: f64 = 0.05;
+/// Region stored around each candidate line, ± Hz.
+const LINE_HALF_HZ: f64 = 2.0;
+/// Neighbouring bins of a line for its local noise, Hz away from it.
+const NEIGHBOUR_HZ: (f64, f64) = (3.0, 8.0);
+/// Top of the rumble band, Hz.
+pub const RUMBLE_HZ: f64 = 30.0;
+/// Bottom of the rumble band (clear of DC, which has its own detector), Hz.
+pub const RUMBLE_FROM_HZ: f64 = 5.0;
+/// Rumble is reported when the band holds at least this share of the energy, dB.
+pub const RUMBLE_THRESHOLD_DB: f64 = -20.0;
+/// A noise floor under this is not reported, dBFS.
+pub const NOISE_MIN_DBFS: f64 = -80.0;
+/// Frames with more than this share of their power in spectral peaks are not noise.
+pub const NOISE_MAX_TONALITY: f64 = 0.3;
+/// Frames within this of the quietest noise-like frame measure the floor, dB.
+const NOISE_SPREAD_DB: f64 = 3.0;
+/// A bin is a spectral peak when it exceeds the median of its 32-bin block this much.
+const PEAK_FACTOR: f64 = 10.0;
+/// Frames under this total power are digital silence.
+const SILENT_POWER: f64 = 1e-12;
+
+/// A constant offset of the waveform.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct DcOffset {
+    /// Mean of each channel (signed, linear full scale).
+    pub per_channel: Vec<f64>,
+    /// The largest |mean| over channels, dBFS.
+    pub level_db: f64,
+}
+
+/// Sub-sonic energy.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Rumble {
+    /// The band measured is from a few Hz (above DC) up to this frequency, Hz.
+    pub below_hz: f64,
+    /// Energy in that band relative to the track's whole energy (DC excluded), dB.
+    pub level_db: f64,
+}
+
+/// One spectral line of mains hum.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct HumLine {
+    /// Measured frequency of the line, Hz.
+    pub freq_hz: f64,
+    /// RMS level of the line (a sine of amplitude A reads 20·log10(A/√2)), dBFS.
+    pub level_dbfs: f64,
+}
+
+/// Mains hum: a line at 50 or 60 Hz and/or its harmonics, present all through the track.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Hum {
+    /// Mains frequency, 50 or 60 Hz.
+    pub mains_hz: f64,
+    /// RMS level of all the hum lines together, dBFS.
+    pub level_dbfs: f64,
+    /// Every line found, fundamental included, in frequency order.
+    pub harmonics: Vec<HumLine>,
+}
+
+/// Broadband noise (hiss, room tone) measured where the track is quietest.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct NoiseFloor {
+    /// RMS level of the noise (hum lines and DC excluded), dBFS.
+    pub level_dbfs: f64,
+    /// Level where the track plays over the noise level, dB.
+    pub snr_db: f64,
+    /// The passages the noise was measured in: where a denoiser can learn its profile.
+    pub quiet: Vec<Segment>,
+}
+
+/// Clicks and pops: isolated impulses that do not belong to the music.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Clicks {
+    /// Number of clicks found.
+    pub count: usize,
+    /// Their times, s (the first [`MAX_TIMES`]).
+    pub times_s: Vec<f64>,
+}
+
+/// Runs of samples held at the track's extreme values.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Clipping {
+    /// The rail: the largest |sample| of the track, linear full scale.
+    pub rail: f32,
+    /// Number of runs of at least [`CLIP_MIN_RUN`] samples at a rail (per channel).
+    pub runs: usize,
+    /// Samples in those runs.
+    pub samples: u64,
+    /// Longest run, samples.
+    pub longest_run: usize,
+    /// Start times of the runs, s (the first [`MAX_TIMES`]).
+    pub times_s: Vec<f64>,
+}
+
+/// Everything found wrong with one track; each field `None` when that problem is absent.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Problems {
+    /// DC offset.
+    pub dc: Option<DcOffset>,
+    /// Rumble.
+    pub rumble: Option<Rumble>,
+    /// Mains hum.
+    pub hum: Option<Hum>,
+    /// Broadband noise floor.
+    pub noise: Option<NoiseFloor>,
+    /// Clicks.
+    pub clicks: Option<Clicks>,
+    /// Clipping.
+    pub clipping: Option<Clipping>,
+}
+
+impl Problems {
+    /// A one-line summary for people ("none" when clean).
+    pub fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(d) = &self.dc {
+            parts.push(format!("DC {:.1} dBFS", d.level_db));
+        }
+        if let Some(r) = &self.rumble {
+            parts.push(format!(
+                "rumble {:.1} dB below {} Hz",
+                r.level_db, r.below_hz
+            ));
+        }
+        if let Some(h) = &self.hum {
+            parts.push(format!(
+                "{} Hz hum {:.1} dBFS ({} lines)",
+                h.mains_hz,
+                h.level_dbfs,
+                h.harmonics.len()
+            ));
+        }
+        if let Some(n) = &self.noise {
+            parts.push(format!(
+                "noise {:.1} dBFS (SNR {:.1} dB)",
+                n.level_dbfs, n.snr_db
+            ));
+        }
+        if let Some(c) = &self.clicks {
+            parts.push(format!("{} clicks", c.count));
+        }
+        if let Some(c) = &self.clipping {
+            parts.push(format!(
+                "clipping: {} runs, {} samples, longest {}",
+                c.runs, c.samples, c.longest_run
+            ));
+        }
+        if parts.is_empty() {
+            "none".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+/// Streaming problem finder: push interleaved blocks, then [`ProblemsMeter::finish`].
+pub struct ProblemsMeter {
+    channels: usize,
+    rate: f64,
+    frames: u64,
+    sum: Vec<f64>,
+    clip_high: RailRuns,
+    clip_low: RailRuns,
+    lines: LineMeter,
+}
+
+impl ProblemsMeter {
+    /// A finder for `channels` (≥ 1) interleaved channels at `rate` Hz (> 0).
+    pub fn new(channels: usize, rate: u32) -> ProblemsMeter {
+        let channels = channels.max(1);
+        ProblemsMeter {
+            channels,
+            rate: rate.max(1) as f64,
+            frames: 0,
+            sum: vec![0.0; channels],
+            clip_high: RailRuns::new(channels),
+            clip_low: RailRuns::new(channels),
+            lines: LineMeter::new(channels, rate.max(1) as f64),
+        }
+    }
+
+    /// Adds interleaved frames (a whole number of frames).
+    pub fn push(&mut self, block: &[f32]) {
+        let ch = self.channels;
+        for (i, frame) in block.chunks_exact(ch).enumerate() {
+            let t = self.frames + i as u64;
+            for (c, &x) in frame.iter().enumerate() {
+                let x = if x.is_finite() { x } else { 0.0 };
+                self.sum[c] += x as f64;
+                self.clip_high.push(c, t, x);
+                self.clip_low.push(c, t, -x);
+            }
+        }
+        self.frames += (block.len() / ch) as u64;
+        self.lines.push(block);
+    }
+
+    /// What was found in everything pushed.
+    pub fn finish(self) -> Problems {
+        let hum = self.lines.hum();
+        Problems {
+            dc: self.dc(),
+            rumble: self.lines.rumble(),
+            noise: self.lines.noise(),
+            hum,
+            clipping: clipping(self.clip_high, self.clip_low, self.rate),
+            ..Problems::default()
+        }
+    }
+
+    fn dc(&self) -> Option<DcOffset> {
+        if self.frames == 0 {
+            return None;
+        }
+        let per_channel: Vec<f64> = self.sum.iter().map(|s| s / self.frames as f64).collect();
+        let worst = per_channel.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        (worst >= DC_THRESHOLD).then(|| DcOffset {
+            level_db: 20.0 * worst.log10(),
+            per_channel,
+        })
+    }
+}
+
+/// A candidate mains line: its frequency and which mains it belongs to.
+struct Candidate {
+    freq_hz: f64,
+    /// Index of the bin the stored region starts at.
+    first_bin: usize,
+    /// Harmonic number under 50 Hz and under 60 Hz mains (0: not a harmonic of it).
+    harmonic: [usize; 2],
+    /// Bins of the neighbourhood (both sides).
+    neighbours: Vec<usize>,
+}
+
+/// The short-time spectrum behind hum, noise and rumble, reduced to a few floats a frame.
+struct LineMeter {
+    rate: f64,
+    channels: usize,
+    framer: Framer,
+    stft: Stft,
+    hop: i64,
+    next: i64,
+    df: f64,
+    power: Vec<f64>,
+    candidates: Vec<Candidate>,
+    /// Bins stored per candidate (2·radius + 1).
+    region: usize,
+    /// Per frame: the region bins of every candidate, then its neighbour median.
+    line_data: Vec<f32>,
+    /// Per frame: power without the candidate lines (20 Hz up), mean square.
+    broadband: Vec<f64>,
+    /// Per frame: all power above DC.
+    total: Vec<f64>,
+    /// Per frame: share of the power in spectral peaks (candidate lines excluded).
+    tonality: Vec<f32>,
+    /// Per frame: spread of the 50 ms sub-block energies, dB (90th over 10th percentile).
+    unsteadiness: Vec<f32>,
+    samples: Vec<f32>,
+    rumble_power: f64,
+    above_power: f64,
+    scratch: Vec<f64>,
+}
+
+impl LineMeter {
+    fn new(channels: usize, rate: f64) -> LineMeter {
+        let mut planner = RealFftPlanner::new();
+        let stft = Stft::new(
+            fast_len((LINE_WINDOW_S * rate).round() as usize),
+            channels,
+            &mut planner,
+        );
+        let df = rate / stft.len as f64;
+        let radius = (LINE_HALF_HZ / df).ceil() as usize;
+        let mut freqs: Vec<f64> = MAINS_HZ
+            .iter()
+            .flat_map(|m| (1..=HUM_HARMONICS).map(move |h| m * h as f64))
+            .filter(|f| f + NEIGHBOUR_HZ.1 < 0.45 * rate)
+            .collect();
+        freqs.sort_by(f64::total_cmp);
+        freqs.dedup();
+        let candidates = freqs
+            .into_iter()
+            .map(|f| {
+                let centre = (f / df).round() as usize;
+                let near = (NEIGHBOUR_HZ.0 / df).round() as usize;
+                let far = (NEIGHBOUR_HZ.1 / df).round() as usize;
+                let neighbours = (near..=far)
+                    .flat_map(|d| [centre - d, centre + d])
+                    .collect();
+                let harmonic = MAINS_HZ.map(|m| {
+                    let h = f / m;
+                    if (h - h.round()).abs() < 1e-9 {
+                        h.round() as usize
+                    } else {
+                        0
+                    }
+                });
+                Candidate {
+                    freq_hz: f,
+                    first_bin: centre - radius,
+                    harmonic,
+                    neighbours,
+                }
+            })
+            .collect();
+        LineMeter {
+            rate,
+            channels,
+            framer: Framer::new(channels),
+            hop: ((LINE_HOP_S * rate).round() as i64).max(1),
+            next: 0,
+            df,
+            power: vec![0.0; stft.bins()],
+            candidates,
+            region: 2 * radius + 1,
+            line_data: Vec::new(),
+            broadband: Vec::new(),
+            total: Vec::new(),
+            tonality: Vec::new(),
+            unsteadiness: Vec::new(),
+            samples: vec![0.0; stft.len],
+            rumble_power: 0.0,
+            above_power: 0.0,
+            scratch: Vec::new(),
+            stft,
+        }
+    }
+
+    fn push(&mut self, block: &[f32]) {
+        self.framer.push(block);
+        while self.next + self.stft.len as i64 <= self.framer.received {
+            self.frame();
+            self.next += self.hop;
+        }
+        self.framer.release(self.next, self.stft.len);
+    }
+
+    fn bin(&self, hz: f64) -> usize {
+        ((hz / self.df).ceil() as usize).min(self.power.len())
+    }
+
+    fn frame(&mut self) {
+        self.stft.analyse(&self.framer, self.next);
+        let scale = self.stft.norm / self.channels as f64;
+        self.power.fill(0.0);
+        for spectrum in &self.stft.spectra {
+            for (k, (p, x)) in self.power.iter_mut().zip(spectrum).enumerate() {
+                let x = x.norm_sqr() as f64;
+                // A NaN or infinite sample poisons a whole frame: count it as empty.
+                *p += if x.is_finite() {
+                    self.stft.side_weight(k) * scale * x
+                } else {
+                    0.0
+                };
+            }
+        }
+        let p = &self.power;
+        let lobe = 2; // Hann main lobe: ±2 bins
+        let mut lines_excess = 0.0;
+        let mut in_line = vec![false; p.len()];
+        for c in &self.candidates {
+            let region = &p[c.first_bin..c.first_bin + self.region];
+            self.scratch.clear();
+            self.scratch.extend(c.neighbours.iter().map(|&k| p[k]));
+            let noise = median(&mut self.scratch);
+            self.line_data.extend(region.iter().map(|&v| v as f32));
+            self.line_data.push(noise as f32);
+            let centre = self.region / 2;
+            let main: f64 = region[centre - lobe..=centre + lobe].iter().sum();
+            lines_excess += (main - (2 * lobe + 1) as f64 * noise).max(0.0);
+            in_line[c.first_bin..c.first_bin + self.region].fill(true);
+        }
+        let k20 = self.bin(20.0);
+        let broadband: f64 = p[k20..].iter().sum::<f64>() - lines_excess;
+        self.broadband.push(broadband.max(0.0));
+        let (k_lo, k_hi) = (self.bin(RUMBLE_FROM_HZ), self.bin(RUMBLE_HZ));
+        self.total.push(p[1..].iter().sum());
+        self.rumble_power += p[k_lo..k_hi].iter().sum::<f64>();
+        self.above_power += p[k_lo..].iter().sum::<f64>();
+        // Tonality: power in bins 10× over their 32-bin block's median, lines left out.
+        let (mut peaky, mut all) = (0.0, 0.0);
+        for (block, skip) in p[k20..].chunks(32).zip(in_line[k20..].chunks(32)) {
+            self.scratch.clear();
+            self.scratch.extend(
+                block
+                    .iter()
+                    .zip(skip)
+                    .filter(|(_, s)| !**s)
+                    .map(|(v, _)| *v),
+            );
+            if self.scratch.is_empty() {
+                continue;
+            }
+            let m = median(&mut self.scratch);
+            for (&v, &s) in block.iter().zip(skip) {
+                if !s {
+                    all += v;
+                    if v > PEAK_FACTOR * m {
+                        peaky += v;
+                    }
+                }
+            }
+        }
+        self.tonality
+            .push(if all > 0.0 { (peaky / all) as f32 } else { 0.0 });
+        let unsteadiness = self.unsteadiness_db();
+        self.unsteadiness.push(unsteadiness);
+    }
+
+    /// How much the level moves inside the current frame: 90th over 10th percentile of the
+    /// energies of its 50 ms sub-blocks, dB; infinite when a sub-block is digital silence (an edit, not noise).
+    fn unsteadiness_db(&mut self) -> f32 {
+        let sub = ((STEADY_BLOCK_S * self.rate).round() as usize).max(1);
+        let mut energy = vec![0.0f64; self.samples.len() / sub];
+        for c in 0..self.channels {
+            self.framer.copy(self.next, c, &mut self.samples);
+            for (e, block) in energy.iter_mut().zip(self.samples.chunks_exact(sub)) {
+                *e += block
+                    .iter()
+                    .map(|&x| {
+                        if x.is_finite() {
+                            (x as f64).powi(2)
+                        } else {
+                            0.0
+                        }
+                    })
+                    .sum::<f64>();
+            }
+        }
+        if energy.is_empty() {
+            return 0.0;
+        }
+        energy.sort_by(f64::total_cmp);
+        let at = |q: f64| energy[((energy.len() - 1) as f64 * q).round() as usize];
+        let (lo, hi) = (at(0.1), at(0.9));
+        if lo > 0.0 {
+            (10.0 * (hi / lo).log10()) as f32
+        } else {
+            f32::INFINITY
+        }
+    }
+
+    fn frames(&self) -> usize {
+        self.broadband.len()
+    }
+
+    fn frame_span(&self, j: usize) -> Segment {
+        let start = j as f64 * self.hop as f64 / self.rate;
+        Segment {
+            start_s: start,
+            end_s: start + self.stft.len as f64 / self.rate,
+        }
+    }
+
+    /// Non-silent frames ordered by broadband power, quietest first.
+    fn by_quietness(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.frames())
+            .filter(|&j| self.total[j] > SILENT_POWER)
+            .collect();
+        order.sort_by(|&a, &b| {
+            self.broadband[a]
+                .total_cmp(&self.broadband[b])
+                .then(a.cmp(&b))
+        });
+        order
+    }
+
+    fn hum(&self) -> Option<Hum> {
+        let order = self.by_quietness();
+        if order.is_empty() {
+            return None;
+        }
+        let take = ((order.len() as f64 * HUM_QUIET_SHARE).ceil() as usize).clamp(1, order.len());
+        let quiet = &order[..take];
+        let stride = self.candidates.len() * (self.region + 1);
+        let prominence = 10f64.powf(HUM_PROMINENCE_DB / 10.0);
+        let lobe = 2usize;
+        let mut found: Vec<(usize, f64, f64)> = Vec::new(); // candidate, freq, power
+        for (ci, c) in self.candidates.iter().enumerate() {
+            let at = |j: usize| {
+                let o = j * stride + ci * (self.region + 1);
+                &self.line_data[o..o + self.region + 1]
+            };
+            // Per bin the median over the quiet frames: a line held through them stands
+            // out, a kick or a note in a few of them does not.
+            let mut column = Vec::with_capacity(quiet.len());
+            let typical: Vec<f64> = (0..=self.region)
+                .map(|i| {
+                    column.clear();
+                    column.extend(quiet.iter().map(|&j| at(j)[i] as f64));
+                    median(&mut column)
+                })
+                .collect();
+            let noise = typical[self.region];
+            let region = &typical[..self.region];
+            let peak = (lobe..self.region - lobe)
+                .max_by(|&a, &b| region[a].total_cmp(&region[b]))
+                .expect("the region is wider than the main lobe");
+            // Peak frequency by a parabola through the log powers around the top bin.
+            let db = |i: usize| 10.0 * region[i].max(1e-30).log10();
+            let (a, b, g) = (db(peak - 1), db(peak), db(peak + 1));
+            let den = a - 2.0 * b + g;
+            let offset = if den < 0.0 {
+                (0.5 * (a - g) / den).clamp(-0.5, 0.5)
+            } else {
+                0.0
+            };
+            let freq = (c.first_bin + peak) as f64 * self.df + offset * self.df;
+            if (freq - c.freq_hz).abs() > LINE_TOLERANCE_BINS * self.df + LINE_TOLERANCE * c.freq_hz
+            {
+                continue;
+            }
+            let lobe_bins = peak - lobe..=peak + lobe;
+            let width = (2 * lobe + 1) as f64;
+            let main: f64 = region[lobe_bins.clone()].iter().sum();
+            let excess = main - width * noise;
+            if excess < prominence * width * noise || excess < SILENT_POWER {
+                continue;
+            }
+            let standing = quiet
+                .iter()
+                .filter(|&&j| {
+                    let d = at(j);
+                    let m: f64 = d[lobe_bins.clone()].iter().map(|&v| v as f64).sum();
+                    let n = d[self.region] as f64 * width;
+                    m > 2.0 * n
+                })
+                .count();
+            if (standing as f64) < HUM_PERSISTENCE * quiet.len() as f64 {
+                continue;
+            }
+            found.push((ci, freq, excess));
+        }
+        // Which mains: more lines of its own (shared lines do not decide), then more power.
+        let family = |m: usize| {
+            let own: Vec<&(usize, f64, f64)> = found
+                .iter()
+                .filter(|(ci, ..)| {
+                    let h = self.candidates[*ci].harmonic;
+                    h[m] > 0 && h[1 - m] == 0
+                })
+                .collect();
+            let fundamental = own
+                .iter()
+                .any(|(ci, ..)| self.candidates[*ci].harmonic[m] == 1);
+            let power: f64 = own.iter().map(|f| f.2).sum();
+            (own.len(), fundamental, power)
+        };
+        let (f50, f60) = (family(0), family(1));
+        let m = if (f60.0, f60.2) > (f50.0, f50.2) {
+            1
+        } else {
+            0
+        };
+        let (count, fundamental, _) = if m == 0 { f50 } else { f60 };
+        if !(fundamental || count >= 2) {
+            return None;
+        }
+        let harmonics: Vec<HumLine> = found
+            .iter()
+            .filter(|(ci, ..)| self.candidates[*ci].harmonic[m] > 0)
+            .map(|&(_, freq, p)| HumLine {
+                freq_hz: freq,
+                level_dbfs: 10.0 * p.log10(),
+            })
+            .collect();
+        let total: f64 = found
+            .iter()
+            .filter(|(ci, ..)| self.candidates[*ci].harmonic[m] > 0)
+            .map(|f| f.2)
+            .sum();
+        Some(Hum {
+            mains_hz: MAINS_HZ[m],
+            level_dbfs: 10.0 * total.log10(),
+            harmonics,
+        })
+    }
+
+    fn noise(&self) -> Option<NoiseFloor> {
+        let noisy: Vec<usize> = self
+            .by_quietness()
+            .into_iter()
+            .filter(|&j| {
+                (self.tonality[j] as f64) < NOISE_MAX_TONALITY
+                    && (self.unsteadiness[j] as f64) <= NOISE_MAX_UNSTEADINESS_DB
+            })
+            .collect();
+        let &first = noisy.first()?;
+        let floor = self.broadband[first];
+        if floor <= 10f64.powf(NOISE_MIN_DBFS / 10.0) {
+            return None;
+        }
+        let limit = floor * 10f64.powf(NOISE_SPREAD_DB / 10.0);
+        let quiet: Vec<usize> = noisy
+            .into_iter()
+            .take_while(|&j| self.broadband[j] <= limit)
+            .collect();
+        let level = 10.0
+            * (quiet.iter().map(|&j| self.broadband[j]).sum::<f64>() / quiet.len() as f64).log10();
+        // The playing level: the active frames by the loudness activity rule.
+        let levels: Vec<f64> = self
+            .total
+            .iter()
+            .map(|&p| 10.0 * p.max(1e-30).log10())
+            .collect();
+        let threshold = active_threshold(levels.iter().copied(), NOISE_MIN_DBFS)?;
+        let active: Vec<f64> = self
+            .total
+            .iter()
+            .zip(&levels)
+            .filter(|(_, l)| **l >= threshold)
+            .map(|(p, _)| *p)
+            .collect();
+        let playing = 10.0 * (active.iter().sum::<f64>() / active.len() as f64).log10();
+        let mut spans: Vec<usize> = quiet;
+        spans.sort_unstable();
+        Some(NoiseFloor {
+            level_dbfs: level,
+            snr_db: playing - level,
+            quiet: tidy(spans.into_iter().map(|j| self.frame_span(j)), 0.0, 0.0),
+        })
+    }
+
+    fn rumble(&self) -> Option<Rumble> {
+        if self.above_power <= SILENT_POWER * self.frames().max(1) as f64 {
+            return None;
+        }
+        let level_db = 10.0 * (self.rumble_power / self.above_power).max(1e-30).log10();
+        (level_db >= RUMBLE_THRESHOLD_DB).then_some(Rumble {
+            below_hz: RUMBLE_HZ,
+            level_db,
+        })
+    }
+}
+
+/// Median of `v` (reordered), 0 for empty.
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mid = v.len() / 2;
+    *v.select_nth_unstable_by(mid, f64::total_cmp).1
+}
+
+/// Runs of samples at the highest value seen so far (one polarity; the other is fed
+/// negated). When a new maximum appears the runs counted so far were not at the rail
+/// after all and are forgotten, so one pass finds the runs at the file's final extreme.
+/// Equality is exact: a clipper writes the same value every time (also after conversion
+/// to integer samples), while a waveform crest near but under the rail differs in its
+/// last bits.
+struct RailRuns {
+    rail: f32,
+    /// Per channel: start frame and length of the run in progress.
+    current: Vec<(u64, usize)>,
+    runs: usize,
+    samples: u64,
+    longest: usize,
+    starts: Vec<u64>,
+}
+
+impl RailRuns {
+    fn new(channels: usize) -> RailRuns {
+        RailRuns {
+            rail: 0.0,
+            current: vec![(0, 0); channels],
+            runs: 0,
+            samples: 0,
+            longest: 0,
+            starts: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, c: usize, t: u64, x: f32) {
+        if x > self.rail {
+            self.rail = x;
+            self.runs = 0;
+            self.samples = 0;
+            self.longest = 0;
+            self.starts.clear();
+            for (i, cur) in self.current.iter_mut().enumerate() {
+                *cur = if i == c { (t, 1) } else { (0, 0) };
+            }
+            return;
+        }
+        if x == self.rail && x > 0.0 {
+            let cur = &mut self.current[c];
+            if cur.1 == 0 {
+                cur.0 = t;
+            }
+            cur.1 += 1;
+        } else {
+            self.close(c);
+        }
+    }
+
+    fn close(&mut self, c: usize) {
+        let (start, len) = std::mem::take(&mut self.current[c]);
+        if len >= CLIP_MIN_RUN {
+            self.runs += 1;
+            self.samples += len as u64;
+            self.longest = self.longest.max(len);
+            if self.starts.len() < MAX_TIMES {
+                self.starts.push(start);
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        for c in 0..self.current.len() {
+            self.close(c);
+        }
+    }
+}
+
+/// Clipping from the runs at the positive and at the negative extreme. Each polarity has
+/// its own rail, so a clipped track with a DC offset added afterwards still reads as
+/// clipped on both sides.
+fn clipping(mut high: RailRuns, mut low: RailRuns, rate: f64) -> Option<Clipping> {
+    high.finish();
+    low.finish();
+    let runs = high.runs + low.runs;
+    if runs < CLIP_MIN_RUNS {
+        return None;
+    }
+    let mut starts: Vec<u64> = high.starts.iter().chain(&low.starts).copied().collect();
+    starts.sort_unstable();
+    starts.truncate(MAX_TIMES);
+    Some(Clipping {
+        rail: high.rail.max(low.rail),
+        runs,
+        samples: high.samples + low.samples,
+        longest_run: high.longest.max(low.longest),
+        times_s: starts.iter().map(|&t| t as f64 / rate).collect(),
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::f64::consts::PI;
+
+    /// Seeded xorshift64*: uniform in [-1, 1).
+    pub(crate) struct Rng(pub u64);
+    impl Rng {
+        pub fn next(&mut self) -> f64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            let x = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D);
+            (x >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+        }
+        /// Gaussian (Box–Muller), unit variance.
+        pub fn gauss(&mut self) -> f64 {
+            let u = (self.next() * 0.5 + 0.5).max(1e-300);
+            let v = self.next() * 0.5 + 0.5;
+            (-2.0 * u.ln()).sqrt() * (2.0 * PI * v).cos()
+        }
+    }
+
+    /// Mono "music": harmonic tones (a chord changing every 2 s), a 55 Hz bass note with
+    /// its harmonics, kick and snare hits on a beat, and a quieter break (tones only, at
+    /// −20 dB) over the last quarter, as songs have. Peaks around −6 dBFS.
+    pub(crate) fn music(rate: u32, secs: f64, seed: u64) -> Vec<f32> {
+        let n = (rate as f64 * secs) as usize;
+        let r = rate as f64;
+        let mut rng = Rng(seed);
+        let mut out = vec![0.0f64; n];
+        let chords = [
+            [220.0, 277.2, 329.6],
+            [196.0, 246.9, 293.7],
+            [174.6, 220.0, 261.6],
+        ];
+        let break_at = (0.75 * n as f64) as usize;
+        for (i, o) in out.iter_mut().enumerate() {
+            let t = i as f64 / r;
+            let chord = chords[(t / 2.0) as usize % chords.len()];
+            let gain = if i >= break_at { 0.1 } else { 1.0 };
+            let mut v = 0.0;
+            for f in chord {
+                for h in 1..=4 {
+                    v += 0.03 / h as f64 * (2.0 * PI * f * h as f64 * t).sin();
+                }
+            }
+            if i < break_at {
+                // Bass: A1 (55 Hz) with harmonics at 110 and 165 Hz.
+                v += 0.12 * (2.0 * PI * 55.0 * t).sin() + 0.05 * (2.0 * PI * 110.0 * t).sin();
+                v += 0.02 * (2.0 * PI * 165.0 * t).sin();
+            }
+            *o = gain * v;
+        }
+        // Drums until the break: kick on beats (120 BPM), snare on off-beats.
+        let beat = (0.5 * r) as usize;
+        let mut start = 0;
+        let mut k = 0;
+        while start + beat < break_at {
+            let len = (0.25 * r) as usize;
+            for j in 0..len.min(n - start) {
+                let t = j as f64 / r;
+                let env = (-t / 0.06).exp();
+                let v = if k % 2 == 0 {
+                    // Kick: a sine falling from 120 to 50 Hz (phase integrated).
+                    let phase = 2.0 * PI * (50.0 * t + 70.0 * 0.03 * (1.0 - (-t / 0.03).exp()));
+                    0.4 * env * phase.sin()
+                } else {
+                    0.25 * (-t / 0.04).exp() * rng.gauss() * 0.5
+                        + 0.1 * env * (2.0 * PI * 190.0 * t).sin()
+                };
+                out[start + j] += v;
+            }
+            start += beat;
+            k += 1;
+        }
+        out.iter().map(|&v| v as f32).collect()
+    }
+
+    pub(crate) fn run(signal: &[f32], channels: usize, rate: u32) -> Problems {
+        let mut m = ProblemsMeter::new(channels, rate);
+        for chunk in signal.chunks(4096 * channels) {
+            m.push(chunk);
+        }
+        m.finish()
+    }
+
+    #[test]
+    fn clean_music_has_no_problems() {
+        for rate in [44_100, 48_000] {
+            let p = run(&music(rate, 12.0, 7), 1, rate);
+            assert_eq!(p, Problems::default(), "{}", p.summary());
+        }
+    }
+
+    #[test]
+    fn dc_offset_is_measured_per_channel() {
+        let rate = 48_000;
+        let m = music(rate, 4.0, 3);
+        let stereo: Vec<f32> = m.iter().flat_map(|&x| [x + 0.01, x - 0.004]).collect();
+        let dc = run(&stereo, 2, rate).dc.expect("dc found");
+        assert!((dc.per_channel[0] - 0.01).abs() < 5e-4, "{dc:?}");
+        assert!((dc.per_channel[1] + 0.004).abs() < 5e-4, "{dc:?}");
+        assert!((dc.level_db + 40.0).abs() < 0.5);
+        // Under the threshold: nothing.
+        let small: Vec<f32> = m.iter().map(|&x| x + 2e-4).collect();
+        assert_eq!(run(&small, 1, rate).dc, None);
+    }
+
+    #[test]
+    fn clipping_runs_are_counted() {
+        let rate = 44_100;
+        // A 100 Hz sine of amplitude 2 clipped at ±0.9: every half period one run.
+        let n = rate as usize; // 1 s: 100 periods, 200 runs
+        let x: Vec<f32> = (0..n)
+            .map(|i| {
+                let v = 2.0 * (2.0 * PI * 100.0 * i as f64 / rate as f64).sin();
+                v.clamp(-0.9, 0.9) as f32
+            })
+            .collect();
+        let c = run(&x, 1, rate).clipping.expect("clipping found");
+        assert_eq!(c.rail, 0.9);
+        assert!((199..=201).contains(&c.runs), "{c:?}");
+        // Clipped where |sin| ≥ 0.45: 2·(π/2 − asin 0.45)/(2π) of each half period.
+        let per_run = (0.5 - (0.45f64).asin() / PI) * rate as f64 / 100.0;
+        assert!(
+            (c.longest_run as f64 - per_run).abs() <= 2.0,
+            "{c:?} vs {per_run}"
+        );
+        assert!((c.samples as f64 - per_run * c.runs as f64).abs() < 2.0 * c.runs as f64);
+        assert!(
+            (c.times_s[0] - 0.0011).abs() < 0.0005,
+            "{:?}",
+            &c.times_s[..2]
+        );
+        // With a DC offset added after clipping both rails still count.
+        let shifted: Vec<f32> = x.iter().map(|&v| v + 0.02).collect();
+        let c2 = run(&shifted, 1, rate).clipping.expect("clipping found");
+        assert_eq!(c2.runs, c.runs);
+        // The same sine unclipped is not clipping, nor is a single crest plateau.
+        let clean: Vec<f32> = (0..n)
+            .map(|i| (0.9 * (2.0 * PI * 100.0 * i as f64 / rate as f64).sin()) as f32)
+            .collect();
+        assert_eq!(run(&clean, 1, rate).clipping, None);
+        let mut crest = music(rate, 2.0, 1);
+        crest[1000..1004].fill(0.99);
+        assert_eq!(run(&crest, 1, rate).clipping, None);
+    }
+
+    fn sine(rate: u32, secs: f64, freq: f64, rms_dbfs: f64) -> Vec<f32> {
+        let a = 2f64.sqrt() * 10f64.powf(rms_dbfs / 20.0);
+        (0..(rate as f64 * secs) as usize)
+            .map(|i| (a * (2.0 * PI * freq * i as f64 / rate as f64 + 0.3).sin()) as f32)
+            .collect()
+    }
+
+    /// Mains hum: fundamental at `dbfs` RMS, harmonics 2–5 at −4, −6, −12, −14 dB.
+    fn hum(rate: u32, secs: f64, mains: f64, dbfs: f64) -> Vec<f32> {
+        let mut h = sine(rate, secs, mains, dbfs);
+        for (k, rel) in [(2.0, -4.0), (3.0, -6.0), (4.0, -12.0), (5.0, -14.0)] {
+            for (a, b) in h.iter_mut().zip(sine(rate, secs, mains * k, dbfs + rel)) {
+                *a += b;
+            }
+        }
+        h
+    }
+
+    fn add(a: &[f32], b: &[f32]) -> Vec<f32> {
+        a.iter().zip(b).map(|(x, y)| x + y).collect()
+    }
+
+    /// Music with a 3 s pause of digital silence in the middle (a song's rest).
+    fn music_with_pause(rate: u32, seed: u64) -> Vec<f32> {
+        let mut m = music(rate, 8.0, seed);
+        m.extend(vec![0.0; 3 * rate as usize]);
+        m.extend(music(rate, 6.0, seed + 1));
+        m
+    }
+
+    fn white(rate: u32, secs: f64, rms_dbfs: f64, seed: u64) -> Vec<f32> {
+        let mut rng = Rng(seed);
+        let g = 10f64.powf(rms_dbfs / 20.0);
+        (0..(rate as f64 * secs) as usize)
+            .map(|_| (g * rng.gauss()) as f32)
+            .collect()
+    }
+
+    #[test]
+    fn hum_at_50_and_60_hz_alone_and_under_music() {
+        for (rate, mains) in [
+            (44_100, 50.0),
+            (48_000, 60.0),
+            (48_000, 50.0),
+            (44_100, 60.0),
+        ] {
+            let alone = hum(rate, 10.0, mains, -60.0);
+            let under = add(&music(rate, 20.0, 5), &hum(rate, 20.0, mains, -60.0));
+            for (what, x) in [("alone", alone), ("under music", under)] {
+                let h = run(&x, 1, rate)
+                    .hum
+                    .unwrap_or_else(|| panic!("{what} {mains}: none"));
+                assert_eq!(h.mains_hz, mains, "{what}: {h:?}");
+                let fundamental = &h.harmonics[0];
+                assert!((fundamental.freq_hz - mains).abs() < 0.1, "{what}: {h:?}");
+                assert!((fundamental.level_dbfs + 60.0).abs() < 1.0, "{what}: {h:?}");
+                let sum: f64 = h
+                    .harmonics
+                    .iter()
+                    .map(|l| 10f64.powf(l.level_dbfs / 10.0))
+                    .sum();
+                assert!((h.level_dbfs - 10.0 * sum.log10()).abs() < 1e-6);
+                if what == "alone" {
+                    // All five lines: −60 dB plus the harmonics' power.
+                    assert_eq!(h.harmonics.len(), 5, "{h:?}");
+                    let total: f64 = [0.0f64, -4.0, -6.0, -12.0, -14.0]
+                        .iter()
+                        .map(|d| 10f64.powf(d / 10.0))
+                        .sum();
+                    assert!(
+                        (h.level_dbfs - (-60.0 + 10.0 * total.log10())).abs() < 0.5,
+                        "{h:?}"
+                    );
+                } else {
+                    // The music's own partials hide some harmonics; the low lines show.
+                    assert!(h.harmonics.len() >= 2, "{what}: {h:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bass_notes_near_the_mains_are_not_hum() {
+        let rate = 44_100;
+        // Held notes through the whole file, also where it is quiet: 55/110 Hz, and G1
+        // (49 Hz) with its harmonics at 98 and 147 Hz, 1–3 Hz from 50/100/150.
+        for notes in [vec![55.0, 110.0], vec![49.0, 98.0, 147.0]] {
+            let mut x = vec![0.0f32; 10 * rate as usize];
+            for f in notes {
+                x = add(&x, &sine(rate, 10.0, f, -20.0));
+            }
+            assert_eq!(run(&x, 1, rate).hum, None);
+        }
+    }
+
+    #[test]
+    fn noise_floor_is_measured_in_the_pauses() {
+        for (rate, level) in [(44_100, -50.0), (48_000, -65.0), (44_100, -40.0)] {
+            let m = music_with_pause(rate, 9);
+            let x = add(&m, &white(rate, 17.0, level, 4));
+            let n = run(&x, 1, rate).noise.expect("noise found");
+            assert!((n.level_dbfs - level).abs() < 2.0, "{level}: {n:?}");
+            // Measured in the pause (8–11 s), or in the music's quiet break before it
+            // (6–8 s, tones at about −47 dBFS) where the noise is loud enough to rule.
+            assert!(!n.quiet.is_empty());
+            for q in &n.quiet {
+                let limit = if level > -45.0 { 5.9 } else { 7.4 };
+                assert!(q.start_s >= limit && q.end_s <= 11.1, "{level}: {q:?}");
+            }
+            assert!(n.snr_db > -level - 35.0 && n.snr_db < -level, "{n:?}");
+        }
+        // Hum in the pause is hum, not broadband noise.
+        let rate = 48_000;
+        let x = add(&music_with_pause(rate, 2), &hum(rate, 17.0, 50.0, -40.0));
+        let p = run(&x, 1, rate);
+        assert!(p.hum.is_some());
+        assert_eq!(p.noise, None, "{p:?}");
+        // Music with a silent pause: no floor; a floor under −80 dBFS: none.
+        assert_eq!(run(&music_with_pause(rate, 3), 1, rate).noise, None);
+        let x = add(&music_with_pause(rate, 3), &white(rate, 17.0, -90.0, 1));
+        assert_eq!(run(&x, 1, rate).noise, None);
+    }
+
+    #[test]
+    fn rumble_below_30_hz_is_found() {
+        let rate = 44_100;
+        let m = music(rate, 10.0, 4);
+        let x = add(&m, &sine(rate, 10.0, 12.0, -25.0));
+        let r = run(&x, 1, rate).rumble.expect("rumble found");
+        assert_eq!(r.below_hz, RUMBLE_HZ);
+        assert!(r.level_db > -15.0 && r.level_db < 0.0, "{r:?}");
+    }
+
+    #[test]
+    fn bad_input_is_defined() {
+        for ch in [1, 2] {
+            assert_eq!(run(&[], ch, 44_100), Problems::default());
+            assert_eq!(
+                run(&vec![0.0; 44_100 * ch], ch, 44_100),
+                Problems::default()
+            );
+            let short: Vec<f32> = music(44_100, 0.3, 2)
+                .iter()
+                .flat_map(|&x| std::iter::repeat_n(x, ch))
+                .collect();
+            assert_eq!(run(&short, ch, 44_100).clipping, None);
+            let nan = vec![f32::NAN; 1000 * ch];
+            let p = run(&nan, ch, 44_100);
+            assert_eq!(p.dc, None);
+        }
+    }
+}
