@@ -3,24 +3,26 @@
 //! Features ([`FEATURES`]) come from what the analysis already measured: the long-term
 //! spectrum (centroid, tilt, the share of five broad bands), loudness (crest, activity),
 //! the stereo image, the onset curve (rate and peakiness of onsets, spectral flatness) and
-//! the short-time band frames (how far the level falls between hits).
+//! the short-time band frames (how far the level falls between hits), and the harmonicity
+//! (one clear pitch or not).
 //!
 //! The classifier is a nearest centroid in a standardised space: each feature is divided
 //! by its pooled within-role standard deviation and the track goes to the role whose mean
 //! is closest (Euclidean). That is a Gaussian model with one shared diagonal covariance
 //! and equal priors, so the confidence is the posterior of the chosen role,
-//! `exp(−d²/2) / Σ exp(−dᵢ²/2)`; with few training songs it runs optimistic. The constants
+//! `exp(−d²/2T) / Σ exp(−dᵢ²/2T)`, where the temperature `T` is fitted on held-out songs
+//! (the plain model, `T = 1`, is far too sure of itself with so few songs). The constants
 //! live in `role_model.rs`, written by `scripts/role_accuracy.py --fit` from the benchmark
 //! corpus (see that script for the fit and its held-out accuracy).
 
 use serde::{Deserialize, Serialize};
 
 use super::TrackAnalysis;
-use super::role_model::{CENTROIDS, SCALE};
+use super::role_model::{CENTROIDS, SCALE, TEMPERATURE};
 use crate::engineer::roles::Role;
 
 /// Names of the features, in the order of [`features`] and of the model's constants.
-pub const FEATURES: [&str; 14] = [
+pub const FEATURES: [&str; 15] = [
     "log2_centroid_khz",
     "tilt_db_per_octave",
     "band_20_63_db",
@@ -35,6 +37,7 @@ pub const FEATURES: [&str; 14] = [
     "side_to_mid_db",
     "log_flatness",
     "sustain_db",
+    "harmonicity",
 ];
 
 /// Third-octave band indices (inclusive) of the five broad bands: 20–63 Hz, 80–250 Hz,
@@ -155,6 +158,7 @@ pub fn features(a: &TrackAnalysis) -> Option<[f64; FEATURES.len()]> {
             .flatness
             .map_or(FLOOR_DB / 10.0, |f| f.max(1e-6).ln()),
         sustain,
+        a.onset.harmonicity.unwrap_or(0.0),
     ])
 }
 
@@ -179,7 +183,10 @@ pub fn classify(x: &[f64; FEATURES.len()]) -> Option<RoleGuess> {
         .collect();
     let &(role, best) = d2.iter().min_by(|a, b| a.1.total_cmp(&b.1))?;
     // Relative to the best, so the exponentials cannot all underflow.
-    let total: f64 = d2.iter().map(|(_, d)| (-(d - best) / 2.0).exp()).sum();
+    let total: f64 = d2
+        .iter()
+        .map(|(_, d)| (-(d - best) / (2.0 * TEMPERATURE)).exp())
+        .sum();
     Some(RoleGuess {
         role,
         confidence: 1.0 / total,

@@ -158,6 +158,7 @@ pub fn song_envelope(tracks: &[&Onset]) -> Option<Onset> {
         hop_s,
         flux: sum.into_iter().map(|v| v as f32).collect(),
         flatness: None,
+        harmonicity: None,
     })
 }
 
