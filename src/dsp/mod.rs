@@ -2,10 +2,14 @@
 
 pub mod biquad;
 pub mod dither;
+pub mod hum;
 pub mod limiter;
 pub mod meter;
 pub mod oversample;
 pub mod pan;
+
+#[cfg(test)]
+pub(crate) mod testsig;
 
 /// A sample-level processing block: the common interface of every DSP unit.
 pub trait Processor {
