@@ -1,8 +1,10 @@
 //! Sample-level building blocks. Nothing here knows about songs, roles or files.
 
 pub mod biquad;
+pub mod declip;
 pub mod dither;
 pub mod hum;
+pub mod interpolate;
 pub mod limiter;
 pub mod meter;
 pub mod oversample;
