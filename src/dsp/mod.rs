@@ -2,6 +2,7 @@
 
 pub mod biquad;
 pub mod declip;
+pub mod denoise;
 pub mod dither;
 pub mod hum;
 pub mod interpolate;
