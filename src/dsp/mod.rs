@@ -1,6 +1,7 @@
 //! Sample-level building blocks. Nothing here knows about songs, roles or files.
 
 pub mod biquad;
+pub mod declick;
 pub mod declip;
 pub mod denoise;
 pub mod dither;
