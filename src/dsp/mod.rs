@@ -3,6 +3,7 @@
 pub mod biquad;
 pub mod declick;
 pub mod declip;
+pub mod delay;
 pub mod denoise;
 pub mod dither;
 pub mod hum;
