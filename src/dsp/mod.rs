@@ -6,6 +6,7 @@ pub mod declip;
 pub mod delay;
 pub mod denoise;
 pub mod dither;
+pub mod gate;
 pub mod hum;
 pub mod interpolate;
 pub mod limiter;
