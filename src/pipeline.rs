@@ -135,9 +135,6 @@ pub fn mix(
     let decisions = engineer::decide(&tracks, rate, opts.target);
     warnings.extend(decisions.warnings);
     let session = decisions.session;
-    if let Some(path) = &opts.session_out {
-        session.save(path, &sources)?;
-    }
     let spools: Vec<_> = stems.iter().map(|s| &s.spool).collect();
     let render = deliver(
         &session,
@@ -148,6 +145,10 @@ pub fn mix(
         &sources,
         progress,
     )?;
+    // Written last: a session beside a mix says the mix is complete (`batch` resumes by it).
+    if let Some(path) = &opts.session_out {
+        session.save(path, &sources)?;
+    }
     if let Some(w) = &render.master.warning {
         warnings.push(w.clone());
     }

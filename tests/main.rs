@@ -1,6 +1,8 @@
 //! The one integration-test binary (one link saves build time on small machines).
 
+mod batch;
 mod cli;
 mod fixtures;
 mod formats;
+mod hostile;
 mod song;

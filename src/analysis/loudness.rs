@@ -86,24 +86,46 @@ impl LoudnessMeter {
     }
 }
 
-/// Energy mean of the active hops of a momentary-loudness curve, and their share.
-/// Active: above the absolute gate and within [`ACTIVE_RANGE_DB`] of the loudest 5 %.
-pub fn active_loudness(momentary: &[Option<f32>]) -> (Option<f64>, f64) {
-    let mut levels: Vec<f64> = momentary
-        .iter()
-        .flatten()
-        .map(|&v| v as f64)
-        .filter(|&v| v > ABSOLUTE_GATE_LUFS)
-        .collect();
+/// The activity threshold of a set of levels in dB (momentary loudness, or frame levels):
+/// [`ACTIVE_RANGE_DB`] under the loudest 5 % of the levels above `gate`. `None` when no
+/// level passes the gate. A level is active when it is above `gate` and at or above this.
+pub fn active_threshold(levels: impl Iterator<Item = f64>, gate: f64) -> Option<f64> {
+    let mut levels: Vec<f64> = levels.filter(|&v| v > gate).collect();
     if levels.is_empty() {
-        return (None, 0.0);
+        return None;
     }
     levels.sort_by(f64::total_cmp);
     let loud = levels[((levels.len() - 1) as f64 * 0.95).round() as usize];
-    let active: Vec<f64> = levels
-        .into_iter()
-        .filter(|&v| v >= loud - ACTIVE_RANGE_DB)
+    Some(loud - ACTIVE_RANGE_DB)
+}
+
+/// Which hops of a momentary-loudness curve are active: above the absolute gate and
+/// within [`ACTIVE_RANGE_DB`] of the loudest 5 % ([`active_threshold`]).
+pub fn active_hops(momentary: &[Option<f32>]) -> Vec<bool> {
+    let threshold = active_threshold(
+        momentary.iter().flatten().map(|&v| v as f64),
+        ABSOLUTE_GATE_LUFS,
+    );
+    momentary
+        .iter()
+        .map(|v| match (v, threshold) {
+            (Some(v), Some(t)) => *v as f64 > ABSOLUTE_GATE_LUFS && *v as f64 >= t,
+            _ => false,
+        })
+        .collect()
+}
+
+/// Energy mean of the active hops ([`active_hops`]) of a momentary-loudness curve, and
+/// their share.
+pub fn active_loudness(momentary: &[Option<f32>]) -> (Option<f64>, f64) {
+    let active: Vec<f64> = momentary
+        .iter()
+        .zip(active_hops(momentary))
+        .filter_map(|(v, a)| a.then(|| v.map(|v| v as f64)).flatten())
         .collect();
+    if active.is_empty() {
+        return (None, 0.0);
+    }
     let energy = active.iter().map(|v| 10f64.powf(v / 10.0)).sum::<f64>() / active.len() as f64;
     (
         Some(10.0 * energy.log10()),

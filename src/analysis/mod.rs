@@ -1,7 +1,9 @@
 //! Measuring: what the engineer hears. Nothing here changes audio.
 
+pub mod activity;
 pub mod loudness;
 pub mod masking;
+pub mod problems;
 pub mod spectrum;
 
 #[cfg(test)]
@@ -10,7 +12,9 @@ mod conformance;
 use serde::{Deserialize, Serialize};
 
 use crate::io::spool::Spool;
-use loudness::{Loudness, LoudnessMeter};
+use activity::Activity;
+use loudness::{CURVE_STEP_S, Loudness, LoudnessMeter};
+use problems::{Problems, ProblemsMeter};
 use spectrum::{Spectrum, SpectrumMeter};
 
 /// Frames per analysis block.
@@ -24,19 +28,32 @@ pub struct TrackAnalysis {
     /// Band spectra, tonal balance, stereo image and short-time band frames.
     #[serde(default)]
     pub spectrum: Spectrum,
+    /// Problems found (DC, rumble, hum, noise, clicks, clipping) for the repair stage.
+    #[serde(default)]
+    pub problems: Problems,
+    /// Where the track plays.
+    #[serde(default)]
+    pub activity: Activity,
 }
 
 /// Measures one decoded track, reading it in blocks.
 pub fn analyze_track(spool: &Spool, rate: u32) -> std::io::Result<TrackAnalysis> {
     let mut meter = LoudnessMeter::new(spool.channels(), rate, true);
     let mut spectrum = SpectrumMeter::new(spool.channels(), rate);
+    let mut problems = ProblemsMeter::new(spool.channels(), rate);
     let mut blocks = spool.blocks(BLOCK);
     while let Some(block) = blocks.next_block()? {
         meter.push(block);
         spectrum.push(block);
+        problems.push(block);
     }
+    let loudness = meter.finish();
+    let duration_s = spool.frames() as f64 / rate.max(1) as f64;
+    debug_assert!(loudness.momentary_lufs.len() as f64 * CURVE_STEP_S <= duration_s + 1e-9);
     Ok(TrackAnalysis {
-        loudness: meter.finish(),
+        activity: activity::activity(&loudness.momentary_lufs, duration_s),
+        loudness,
         spectrum: spectrum.finish(),
+        problems: problems.finish(),
     })
 }
