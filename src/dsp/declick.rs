@@ -12,10 +12,14 @@ use crate::dsp::interpolate::{Bound, CONTEXT, Damage, GapRepair, LATENCY, ar_fit
 
 /// Order of the detection model.
 const DETECT_ORDER: usize = 20;
-/// Samples marked either side of a detected run (a click's edges are below threshold).
-const DILATE: usize = 2;
+/// Samples marked before a detected run (a click's onset is sharp, seen to a sample or two).
+const DILATE_BEFORE: usize = 2;
+/// Samples marked after a detected run: a click that decays into the music hides its end
+/// under the threshold, and a damaged sample left at the edge of the gap spoils the rebuild.
+const DILATE_AFTER: usize = 12;
 /// Widest click looked for, samples.
 const MAX_WIDTH: usize = 32;
+const _: () = assert!(CONTEXT / 2 > MAX_WIDTH + DETECT_ORDER + DILATE_AFTER);
 
 /// Marks outliers of the AR prediction error.
 #[derive(Debug, Clone)]
@@ -28,7 +32,6 @@ impl Damage for ClickDamage {
     fn detect(&mut self, x: &[f64], lo: usize, hi: usize, mask: &mut [bool]) {
         let w_lo = lo - CONTEXT / 2;
         let w_hi = hi + CONTEXT / 2;
-        debug_assert!(CONTEXT / 2 > MAX_WIDTH + DETECT_ORDER + DILATE);
         let win = &x[w_lo..w_hi];
         let known: Vec<bool> = mask[w_lo..w_hi].iter().map(|m| !m).collect();
         let Some(a) = ar_fit(win, &known, DETECT_ORDER) else {
@@ -54,22 +57,20 @@ impl Damage for ClickDamage {
         let b: Vec<bool> = eb.iter().map(|e| e.abs() > self.threshold * sb).collect();
         // A click [n0, n1] starts the forward error at n0 and the backward error at n0−1 or
         // later; where both are up (at the same or neighbouring samples) lies inside it.
-        // From each such seed the run reaches back to the first forward outlier and on to
-        // the last backward outlier nearby, or the end of the forward outliers' run.
+        // From each such seed the run reaches from the first to the last outlier of either
+        // kind nearby.
         let mut i = MAX_WIDTH;
         while i < MAX_WIDTH + (hi - lo) {
             if !(f[i] && (b[i] || b[i - 1])) {
                 i += 1;
                 continue;
             }
-            let start = (i - MAX_WIDTH..=i).find(|&k| f[k]).unwrap_or(i);
-            let last_b = (i..=i + MAX_WIDTH).rev().find(|&k| b[k]).unwrap_or(i);
-            let f_run = (i..=i + MAX_WIDTH)
-                .take_while(|&k| f[k])
-                .last()
-                .unwrap_or(i);
-            let end = last_b.max(f_run);
-            for m in &mut mask[e_lo + start - DILATE..=e_lo + end + DILATE] {
+            // Generous on purpose: a sample rebuilt needlessly costs little, a damaged one
+            // left at the edge of the run spoils the rebuild.
+            let either = |k: usize| f[k] || b[k];
+            let start = (i - MAX_WIDTH..=i).find(|&k| either(k)).unwrap_or(i);
+            let end = (i..=i + MAX_WIDTH).rev().find(|&k| either(k)).unwrap_or(i);
+            for m in &mut mask[e_lo + start - DILATE_BEFORE..=e_lo + end + DILATE_AFTER] {
                 *m = true;
             }
             self.found += 1;
@@ -155,9 +156,14 @@ mod tests {
             let f0 = [130.8, 164.8, 196.0, 261.6, 329.6][k % 5];
             for h in 1..=6 {
                 let ph = rng.uniform() * 3.0;
-                for i in start..(start + 2 * note_len).min(n) {
+                for (i, y) in y
+                    .iter_mut()
+                    .enumerate()
+                    .take((start + 2 * note_len).min(n))
+                    .skip(start)
+                {
                     let t = (i - start) as f64 / RATE;
-                    y[i] += 0.15 / h as f64
+                    *y += 0.15 / h as f64
                         * (t / 0.005).min(1.0)
                         * (-t * (3.0 + h as f64)).exp()
                         * (2.0 * std::f64::consts::PI * f0 * h as f64 * t + ph).sin();

@@ -99,11 +99,16 @@ mod tests {
             for h in 1..=8 {
                 let amp = velocity * 0.5 / h as f64;
                 let ph = rng.uniform() * 3.0;
-                for i in start..(start + 2 * note_len).min(n) {
+                for (i, y) in y
+                    .iter_mut()
+                    .enumerate()
+                    .take((start + 2 * note_len).min(n))
+                    .skip(start)
+                {
                     let t = (i - start) as f64 / RATE;
                     // A 5 ms attack, as a plucked string has.
                     let attack = (t / 0.005).min(1.0);
-                    y[i] += amp
+                    *y += amp
                         * attack
                         * (-t * (2.0 + h as f64)).exp()
                         * (2.0 * std::f64::consts::PI * f0 * h as f64 * t + ph).sin();

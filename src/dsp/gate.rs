@@ -160,9 +160,14 @@ mod tests {
         let mut hits = vec![0.0; n];
         let period = (RATE * 0.5) as usize;
         for start in (period / 2..n).step_by(period) {
-            for i in start..(start + period / 2).min(n) {
+            for (i, h) in hits
+                .iter_mut()
+                .enumerate()
+                .take((start + period / 2).min(n))
+                .skip(start)
+            {
                 let t = (i - start) as f64 / RATE;
-                hits[i] = 0.5 * (-t / 0.04).exp() * rng.gauss();
+                *h = 0.5 * (-t / 0.04).exp() * rng.gauss();
             }
         }
         let x: Vec<f64> = hits.iter().zip(&bleed).map(|(a, b)| a + b).collect();

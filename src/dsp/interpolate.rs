@@ -48,7 +48,7 @@ pub fn ar_fit(x: &[f64], known: &[bool], order: usize) -> Option<Vec<f64>> {
         return None;
     }
     let trace: f64 = (0..p).map(|i| phi[i * p + p - 1]).sum();
-    if !(trace > 1e-30) {
+    if trace.is_nan() || trace <= 1e-30 {
         return None;
     }
     // A little white noise keeps the model stable on pure tones.
@@ -171,7 +171,7 @@ fn banded_cholesky_solve(
                 s -= band[at(i, k)] * band[at(j, k)];
             }
             if i == j {
-                if !(s > 0.0) {
+                if s.is_nan() || s <= 0.0 {
                     return None;
                 }
                 band[at(i, i)] = s.sqrt();
@@ -415,9 +415,7 @@ mod tests {
         let clean = x.clone();
         let missing: Vec<bool> = (0..n).map(|i| (1000..1080).contains(&i)).collect();
         let known: Vec<bool> = missing.iter().map(|m| !m).collect();
-        for i in 1000..1080 {
-            x[i] = 0.0;
-        }
+        x[1000..1080].fill(0.0);
         let a = ar_fit(&x, &known, ORDER).unwrap();
         assert!(lsar_fill(&mut x, &missing, &a, &|_| None));
         let e: f64 = (1000..1080).map(|i| (x[i] - clean[i]).powi(2)).sum();
