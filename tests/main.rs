@@ -5,4 +5,5 @@ mod cli;
 mod fixtures;
 mod formats;
 mod hostile;
+mod repair;
 mod song;
