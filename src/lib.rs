@@ -24,5 +24,6 @@ mod pipeline;
 pub use batch::{BatchOptions, BatchReport, batch};
 pub use error::Error;
 pub use pipeline::{
-    MixOptions, MixResult, Progress, Quiet, RenderResult, analyze_files, mix, render,
+    MixOptions, MixResult, Progress, Quiet, RenderResult, RepairResult, analyze_files, mix, render,
+    repair_file,
 };

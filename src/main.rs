@@ -96,6 +96,22 @@ enum Command {
         #[arg(long)]
         jobs: Option<usize>,
     },
+    /// Find and fix what is wrong with one recording (DC, rumble, hum, noise, clicks,
+    /// clipping); writes the repaired file.
+    Repair {
+        /// The recording.
+        file: PathBuf,
+        /// The repaired file (.wav: 32-bit float; .flac: 24-bit).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// wav16, wav24, wav32f, flac16 or flac24.
+        #[arg(long)]
+        format: Option<String>,
+        /// Apply these repairs (a JSON file holding a session strip's `repair` section)
+        /// instead of deciding from the analysis.
+        #[arg(long)]
+        settings: Option<PathBuf>,
+    },
     /// Measure files: loudness, loudness range, peaks, format.
     Analyze {
         /// Audio files.
@@ -254,6 +270,35 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             force,
             jobs,
         } => return batch(&root, &output, &target, &format, rate, force, jobs, &bar),
+        Command::Repair {
+            file,
+            output,
+            format,
+            settings,
+        } => {
+            let format = format.as_deref().map(OutputFormat::parse).transpose()?;
+            let settings = match settings {
+                Some(p) => {
+                    let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
+                    let r: mixwright::session::Repair =
+                        serde_json::from_str(&text).map_err(|e| {
+                            Error::Usage(format!("{}: not a repair section: {e}", p.display()))
+                        })?;
+                    Some(r)
+                }
+                None => None,
+            };
+            let r = mixwright::repair_file(&file, &output, format, settings.as_ref(), &bar)?;
+            bar.0.finish_and_clear();
+            println!("{}: found {}", file.display(), r.problems.summary());
+            if r.notes.is_empty() {
+                println!("  nothing to repair: samples copied unchanged");
+            }
+            for n in &r.notes {
+                println!("  {n}");
+            }
+            println!("{}: written", r.output.display());
+        }
         Command::Analyze { files, json } => {
             let results = mixwright::analyze_files(&files, &bar)?;
             bar.0.finish_and_clear();

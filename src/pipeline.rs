@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::console::{self, master::MasterReport};
 use crate::engineer::{self, TrackInput, master::Target};
 use crate::error::Error;
+use crate::io::spool::SpoolWriter;
 use crate::io::write::{AudioWriter, OutputFormat};
 use crate::io::{self, ImportedStem, decode::StemInfo};
 use crate::session::Session;
@@ -252,4 +253,122 @@ pub fn analyze_files(
             Ok((stem.info, stem.spool.frames(), a))
         })
         .collect()
+}
+
+/// Highest sample peak of a repaired file (−0.1 dBFS): a declipped track is lowered to it.
+const REPAIR_PEAK: f32 = 0.988_553;
+
+/// What `repair_file` found and did.
+#[derive(Debug, Clone)]
+pub struct RepairResult {
+    /// The file written.
+    pub output: PathBuf,
+    /// The input's format.
+    pub input: StemInfo,
+    /// What the analysis found.
+    pub problems: analysis::problems::Problems,
+    /// The repairs applied (all off when nothing was found).
+    pub repair: crate::session::Repair,
+    /// A line per repair: what was found and what was done.
+    pub notes: Vec<String>,
+}
+
+/// Analyses one file and writes it repaired to `output` (same rate and channels; 32-bit
+/// float WAV unless `format` or a `.flac` extension says otherwise). Written atomically,
+/// never over the input. The repairs are decided from what the analysis found, or taken
+/// from `settings` when given (a session's `repair` section, e.g. edited by hand). Where
+/// nothing is to be done the samples are copied unchanged.
+pub fn repair_file(
+    input: &Path,
+    output: &Path,
+    format: Option<OutputFormat>,
+    settings: Option<&crate::session::Repair>,
+    progress: &dyn Progress,
+) -> Result<RepairResult, Error> {
+    let source = std::fs::canonicalize(input).map_err(|e| Error::io(input, e))?;
+    let info = io::probe(std::slice::from_ref(&source))?.remove(0);
+    let format = format.unwrap_or(match OutputFormat::from_extension(output) {
+        Some(f @ (OutputFormat::Flac16 | OutputFormat::Flac24)) => f,
+        _ => OutputFormat::Wav32Float,
+    });
+    let rate = info.sample_rate;
+    // Refuse a bad target before the work.
+    let mut writer = AudioWriter::create(
+        output,
+        format,
+        rate,
+        info.channels,
+        std::slice::from_ref(&source),
+    )?;
+    progress.stage("analysing", 1);
+    let stem = io::import_stem(&source, rate)?;
+    let a = analysis::analyze_track(&stem.spool, rate).map_err(Error::Spool)?;
+    progress.advance(1);
+    let name = io::track_name(&source, &[]);
+    let role = engineer::roles::guess_from_name(&name).unwrap_or(engineer::roles::Role::Other);
+    let (repair, notes) = match settings {
+        Some(r) => (
+            r.clone(),
+            vec!["repairs as given in the settings".to_string()],
+        ),
+        None => engineer::repair::decide(&a.problems, role),
+    };
+    progress.stage("repairing", 1);
+    let spool = &stem.spool;
+    let ch = spool.channels();
+    let mut notes = notes;
+    let mut buf = vec![0.0f32; 8192 * ch];
+    match console::strip::RepairChain::new(&repair, spool, rate).map_err(Error::Spool)? {
+        None => {
+            let mut blocks = spool.blocks(8192);
+            while let Some(b) = blocks.next_block().map_err(Error::Spool)? {
+                writer.write(b)?;
+            }
+        }
+        Some(mut chain) => {
+            // Repaired audio to a spool first: rebuilt peaks may pass full scale, and the
+            // file must hold them, so the level is set from the repaired peak.
+            let mut repaired = SpoolWriter::new(ch).map_err(Error::Spool)?;
+            let mut peak = 0.0f32;
+            let mut pos = 0u64;
+            while pos < spool.frames() {
+                let n = (spool.frames() - pos).min(8192) as usize;
+                let buf = &mut buf[..n * ch];
+                chain.read(spool, pos, buf).map_err(Error::Spool)?;
+                peak = buf.iter().fold(peak, |m, v| m.max(v.abs()));
+                repaired.write(buf).map_err(Error::Spool)?;
+                pos += n as u64;
+            }
+            let repaired = repaired.finish().map_err(Error::Spool)?;
+            let gain = if peak > REPAIR_PEAK {
+                REPAIR_PEAK / peak
+            } else {
+                1.0
+            };
+            if gain < 1.0 {
+                notes.push(format!(
+                    "level lowered by {:.2} dB to keep the rebuilt peaks under full scale",
+                    -20.0 * gain.log10()
+                ));
+            }
+            let mut blocks = repaired.blocks(8192);
+            while let Some(b) = blocks.next_block().map_err(Error::Spool)? {
+                if gain < 1.0 {
+                    let scaled: Vec<f32> = b.iter().map(|v| v * gain).collect();
+                    writer.write(&scaled)?;
+                } else {
+                    writer.write(b)?;
+                }
+            }
+        }
+    }
+    let output = writer.finish()?;
+    progress.advance(1);
+    Ok(RepairResult {
+        output,
+        input: stem.info,
+        problems: a.problems,
+        repair,
+        notes,
+    })
 }

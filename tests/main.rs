@@ -7,5 +7,6 @@ mod fixtures;
 mod formats;
 mod hostile;
 mod memory;
+mod repair;
 mod roles;
 mod song;

@@ -11,7 +11,7 @@ use crate::io::spool::{Spool, SpoolWriter};
 use crate::io::write::AudioWriter;
 use crate::session::Session;
 use master::MasterReport;
-use strip::ChannelStrip;
+use strip::{ChannelStrip, RepairChain};
 
 const BLOCK: usize = 4096;
 
@@ -31,6 +31,13 @@ pub fn render(
         .zip(stems)
         .map(|(t, s)| ChannelStrip::new(&t.strip, s.channels()))
         .collect();
+    let mut repairs: Vec<Option<RepairChain>> = session
+        .tracks
+        .iter()
+        .zip(stems)
+        .map(|(t, s)| RepairChain::new(&t.strip.repair, s, rate))
+        .collect::<Result<_, _>>()
+        .map_err(Error::Spool)?;
     let frames = stems.iter().map(|s| s.frames()).max().unwrap_or(0);
     let mut bus = SpoolWriter::new(2).map_err(Error::Spool)?;
     let mut meter = EbuR128::new(2, rate, Mode::I).expect("stereo at a valid rate");
@@ -42,9 +49,13 @@ pub fn render(
         let n = (frames - pos).min(BLOCK as u64) as usize;
         let mix = &mut mix[..n * 2];
         mix.fill(0.0);
-        for (i, (strip, stem)) in strips.iter().zip(stems).enumerate() {
+        for (i, ((strip, stem), repair)) in strips.iter().zip(stems).zip(&mut repairs).enumerate() {
             let input = &mut input[..n * stem.channels()];
-            stem.read(pos, input).map_err(Error::Spool)?;
+            match repair {
+                Some(r) => r.read(stem, pos, input),
+                None => stem.read(pos, input),
+            }
+            .map_err(Error::Spool)?;
             match stems_out.as_deref_mut() {
                 Some(writers) => {
                     let solo = &mut solo[..n * 2];

@@ -1,11 +1,21 @@
 //! Sample-level building blocks. Nothing here knows about songs, roles or files.
 
 pub mod biquad;
+pub mod declick;
+pub mod declip;
+pub mod delay;
+pub mod denoise;
 pub mod dither;
+pub mod gate;
+pub mod hum;
+pub mod interpolate;
 pub mod limiter;
 pub mod meter;
 pub mod oversample;
 pub mod pan;
+
+#[cfg(test)]
+pub(crate) mod testsig;
 
 /// A sample-level processing block: the common interface of every DSP unit.
 pub trait Processor {

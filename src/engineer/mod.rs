@@ -3,6 +3,7 @@
 
 pub mod level;
 pub mod master;
+pub mod repair;
 pub mod roles;
 pub mod stereo;
 
@@ -67,6 +68,8 @@ pub fn decide(tracks: &[TrackInput<'_>], sample_rate: u32, target: Target) -> De
             if let Some(note) = &fader.note {
                 warnings.push(format!("{}: {note}", t.name));
             }
+            let (repair, notes) = repair::decide(&t.analysis.problems, role);
+            warnings.extend(notes.into_iter().map(|n| format!("{}: {n}", t.name)));
             Track {
                 name: t.name.clone(),
                 source: t.source.clone(),
@@ -76,6 +79,7 @@ pub fn decide(tracks: &[TrackInput<'_>], sample_rate: u32, target: Target) -> De
                     mute: fader.mute,
                     pan: place.pan,
                     width: place.width,
+                    repair,
                     ..Strip::default()
                 },
             }

@@ -57,6 +57,92 @@ pub struct Strip {
     pub width: f64,
     /// Silence the track.
     pub mute: bool,
+    /// Repairs run first on the strip, before trim and fader; absent when all are off.
+    #[serde(default, skip_serializing_if = "Repair::is_off")]
+    pub repair: Repair,
+}
+
+/// What the repair stage does to a track, in signal order: declip, DC and rumble
+/// high-pass, declick, hum notches, noise reduction, gate, time shift. Every part is off
+/// by default; each one is switched on only for a problem the analysis found, and may be
+/// switched off (removed) or tuned by hand.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Repair {
+    /// Rebuild runs of samples at the rails (±`rail`, linear full scale).
+    pub declip: Option<DeclipRepair>,
+    /// Remove a DC offset (a 5 Hz high-pass, 2nd order).
+    pub dc: bool,
+    /// High-pass against rumble at this frequency, Hz (2nd-order Butterworth).
+    pub highpass_hz: Option<f64>,
+    /// Find and rebuild clicks.
+    pub declick: Option<DeclickRepair>,
+    /// Notch out mains hum.
+    pub hum: Option<HumRepair>,
+    /// Reduce broadband noise.
+    pub denoise: Option<DenoiseRepair>,
+    /// Gate bleed between the track's own hits.
+    pub gate: Option<GateRepair>,
+    /// Time shift in samples at the session rate (fractions allowed): negative moves the
+    /// track earlier, to line a later mic up with its partner.
+    pub delay_samples: f64,
+}
+
+impl Repair {
+    /// True when nothing is switched on.
+    pub fn is_off(&self) -> bool {
+        *self == Repair::default()
+    }
+}
+
+/// Declipper settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeclipRepair {
+    /// The level the recording was clipped at, linear full scale.
+    pub rail: f64,
+}
+
+/// Declicker settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeclickRepair {
+    /// Detection threshold in robust standard deviations of the prediction error (lower
+    /// finds more; 10 is the default).
+    pub threshold: f64,
+}
+
+/// Hum remover settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HumRepair {
+    /// Mains frequency, Hz.
+    pub mains_hz: f64,
+    /// Notches at 1…`harmonics` × the mains frequency.
+    pub harmonics: usize,
+}
+
+/// Noise reducer settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DenoiseRepair {
+    /// Most the noise is lowered by, dB.
+    pub reduction_db: f64,
+    /// Passages of noise alone the noise profile is learned from, `[start, end]` in s.
+    pub profile_s: Vec<[f64; 2]>,
+}
+
+/// Gate settings (see the console's gate).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateRepair {
+    /// Opens above this peak level, dBFS.
+    pub threshold_db: f64,
+    /// Closes this far below the threshold, dB.
+    pub hysteresis_db: f64,
+    /// Attenuation when closed, dB.
+    pub range_db: f64,
+    /// Opening time, ms (the look-ahead is twice this).
+    pub attack_ms: f64,
+    /// Held open this long after the level falls, ms.
+    pub hold_ms: f64,
+    /// Closing time constant, ms.
+    pub release_ms: f64,
 }
 
 impl Default for Strip {
@@ -68,6 +154,7 @@ impl Default for Strip {
             pan: 0.0,
             width: 1.0,
             mute: false,
+            repair: Repair::default(),
         }
     }
 }
@@ -142,12 +229,49 @@ impl Session {
                 return Err(format!("track name {:?} is used twice", t.name));
             }
             let s = &t.strip;
-            let checks = [
+            let r = &s.repair;
+            let nyquist = 0.45 * self.sample_rate as f64;
+            let mut checks = vec![
                 ("trim_db", s.trim_db, -96.0, 48.0),
                 ("fader_db", s.fader_db, -144.0, 48.0),
                 ("pan", s.pan, -1.0, 1.0),
                 ("width", s.width, 0.0, 2.0),
+                (
+                    "repair.delay_samples",
+                    r.delay_samples,
+                    -(self.sample_rate as f64),
+                    self.sample_rate as f64,
+                ),
             ];
+            if let Some(d) = &r.declip {
+                checks.push(("repair.declip.rail", d.rail, 1e-3, 16.0));
+            }
+            if let Some(f) = r.highpass_hz {
+                checks.push(("repair.highpass_hz", f, 5.0, 1000.0f64.min(nyquist)));
+            }
+            if let Some(d) = &r.declick {
+                checks.push(("repair.declick.threshold", d.threshold, 2.0, 100.0));
+            }
+            if let Some(h) = &r.hum {
+                checks.push(("repair.hum.mains_hz", h.mains_hz, 40.0, 70.0));
+                checks.push(("repair.hum.harmonics", h.harmonics as f64, 1.0, 200.0));
+            }
+            if let Some(d) = &r.denoise {
+                checks.push(("repair.denoise.reduction_db", d.reduction_db, 0.0, 40.0));
+                for [a, b] in &d.profile_s {
+                    checks.push(("repair.denoise.profile_s start", *a, 0.0, *b));
+                }
+            }
+            if let Some(g) = &r.gate {
+                checks.extend([
+                    ("repair.gate.threshold_db", g.threshold_db, -96.0, 0.0),
+                    ("repair.gate.hysteresis_db", g.hysteresis_db, 0.0, 40.0),
+                    ("repair.gate.range_db", g.range_db, 0.0, 96.0),
+                    ("repair.gate.attack_ms", g.attack_ms, 0.0, 50.0),
+                    ("repair.gate.hold_ms", g.hold_ms, 0.0, 2000.0),
+                    ("repair.gate.release_ms", g.release_ms, 1.0, 5000.0),
+                ]);
+            }
             for (field, v, lo, hi) in checks {
                 if !(lo..=hi).contains(&v) {
                     return Err(format!(
