@@ -21,5 +21,5 @@ mod pipeline;
 
 pub use error::Error;
 pub use pipeline::{
-    MixOptions, MixResult, Progress, Quiet, RenderResult, analyze_files, mix, render,
+    MixOptions, MixResult, Progress, Quiet, RenderResult, analyze_files, mix, relate_files, render,
 };

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use crate::analysis::relation::Relation;
 use crate::analysis::{self, TrackAnalysis};
 use crate::console::{self, master::MasterReport};
 use crate::engineer::{self, TrackInput, master::Target};
@@ -57,6 +58,8 @@ pub struct MixResult {
     pub session: Session,
     /// What each track measured, in track order.
     pub analyses: Vec<TrackAnalysis>,
+    /// Pairs of tracks that captured the same source (polarity, delay at the session rate).
+    pub relations: Vec<Relation>,
     /// Formats of the input stems, in track order.
     pub inputs: Vec<StemInfo>,
     /// The delivery.
@@ -111,6 +114,8 @@ pub fn mix(
             a
         })
         .collect::<Result<_, _>>()?;
+    let spools: Vec<_> = stems.iter().map(|s| &s.spool).collect();
+    let relations = analysis::relation::relate(&spools, rate).map_err(Error::Spool)?;
     let mut names: Vec<String> = Vec::new();
     for p in &sources {
         let name = io::track_name(p, &names);
@@ -138,7 +143,6 @@ pub fn mix(
     if let Some(path) = &opts.session_out {
         session.save(path, &sources)?;
     }
-    let spools: Vec<_> = stems.iter().map(|s| &s.spool).collect();
     let render = deliver(
         &session,
         &spools,
@@ -154,6 +158,7 @@ pub fn mix(
     Ok(MixResult {
         session,
         analyses,
+        relations,
         inputs: infos,
         render,
         warnings,
@@ -240,4 +245,19 @@ pub fn analyze_files(
             Ok((stem.info, stem.spool.frames(), a))
         })
         .collect()
+}
+
+/// Pairs of files that captured the same source: the files decoded at one rate (the most
+/// common of theirs; the others resampled), then [`analysis::relation::relate`]. Returns
+/// that rate (the unit of the lags) and the pairs.
+pub fn relate_files(
+    paths: &[PathBuf],
+    progress: &dyn Progress,
+) -> Result<(u32, Vec<Relation>), Error> {
+    let infos = io::probe(paths)?;
+    let rate = io::choose_rate(&infos, None);
+    let stems = import_all(paths, rate, progress)?;
+    let spools: Vec<_> = stems.iter().map(|s| &s.spool).collect();
+    let relations = analysis::relation::relate(&spools, rate).map_err(Error::Spool)?;
+    Ok((rate, relations))
 }

@@ -4,6 +4,7 @@ pub mod activity;
 pub mod loudness;
 pub mod masking;
 pub mod problems;
+pub mod relation;
 pub mod spectrum;
 
 #[cfg(test)]
