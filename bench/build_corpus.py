@@ -93,7 +93,7 @@ def reference_document(song: songs.Song, ref: dict, checks: dict, ext: str = ".w
 def build_song(name: str, out: Path, force: bool, do_damage: bool) -> str:
     """Render, check and write one song; returns a one-line summary."""
     t0 = time.monotonic()
-    song = songs.SONGS[name]()
+    song = {**songs.SONGS, **songs.EXTRA}[name]()
     song_dir = out / name
     ref_path = song_dir / "reference.json"
     built = "skipped (built)"
@@ -132,7 +132,7 @@ def main(argv=None) -> int:
     p.add_argument("--no-damage", action="store_true", help="skip the damaged stems")
     a = p.parse_args(argv)
     names = [n for n in a.songs.split(",") if n] or list(songs.SONGS)
-    unknown = [n for n in names if n not in songs.SONGS]
+    unknown = [n for n in names if n not in songs.SONGS and n not in songs.EXTRA]
     if unknown:
         p.error(f"unknown song(s) {', '.join(unknown)}; known: {', '.join(songs.SONGS)}")
     a.out.mkdir(parents=True, exist_ok=True)

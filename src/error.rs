@@ -45,16 +45,37 @@ pub enum Error {
         /// What is wrong with it.
         detail: String,
     },
+    /// A batch root held no song folders.
+    #[error("{}: no song folders found (a batch takes a folder of song folders, each holding stems)", path.display())]
+    NoSongs {
+        /// The root folder.
+        path: PathBuf,
+    },
+    /// A bug on our side (a panic caught at a boundary), not bad input.
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// A `mixwright.toml` is unreadable or holds a value mixwright does not know.
+    #[error("{}: {}{detail}", path.display(), key.as_ref().map_or(String::new(), |k| format!("{k}: ")))]
+    Config {
+        /// The configuration file.
+        path: PathBuf,
+        /// The offending key (`roles."Audio 03"`), when one is to blame.
+        key: Option<String>,
+        /// What is wrong.
+        detail: String,
+    },
     /// A command-line value is out of range or malformed.
     #[error("{0}")]
     Usage(String),
     /// Temporary storage for decoded audio failed (disk full, no temp folder).
-    #[error("temporary storage for decoded audio: {0}")]
+    #[error("temporary storage for decoded audio: {}", describe_io(.0))]
     Spool(io::Error),
 }
 
-fn describe_io(e: &io::Error) -> String {
+/// What the OS said, in words a user acts on.
+pub(crate) fn describe_io(e: &io::Error) -> String {
     match e.kind() {
+        io::ErrorKind::StorageFull => "disk full (no space left on the device)".into(),
         io::ErrorKind::NotFound => "no such file or folder".into(),
         io::ErrorKind::PermissionDenied => "permission denied".into(),
         _ => e.to_string(),
@@ -73,7 +94,9 @@ impl Error {
     /// Process exit status for this error: 2 for bad input or usage, 1 for internal failures.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Spool(_) | Error::Resample(_) => 1,
+            // A full disk is the machine's state, not our bug: the user can act on it.
+            Error::Spool(e) if e.kind() == io::ErrorKind::StorageFull => 2,
+            Error::Spool(_) | Error::Resample(_) | Error::Internal(_) => 1,
             _ => 2,
         }
     }

@@ -9,6 +9,8 @@
 //! [`mix`] runs the whole chain; [`render`] plays a saved session again.
 
 pub mod analysis;
+pub mod batch;
+pub mod config;
 pub mod console;
 pub mod dsp;
 pub mod engineer;
@@ -19,6 +21,7 @@ pub mod session;
 
 mod pipeline;
 
+pub use batch::{BatchOptions, BatchReport, batch};
 pub use error::Error;
 pub use pipeline::{
     MixOptions, MixResult, Progress, Quiet, RenderResult, analyze_files, mix, relate_files, render,

@@ -73,6 +73,29 @@ enum Command {
         #[arg(long)]
         stems_out: Option<PathBuf>,
     },
+    /// Mix every song in a folder of song folders (resumable; a bad song does not stop it).
+    Batch {
+        /// A folder whose subfolders each hold one song's stems.
+        root: PathBuf,
+        /// Folder for `<song>.wav` (or .flac) and `<song>.session.json`.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// streaming (−14 LUFS), apple (−16), ebu (−23), club (−9), or a number in LUFS.
+        #[arg(long, default_value = "streaming", allow_hyphen_values = true)]
+        target: String,
+        /// wav16, wav24, wav32f, flac16 or flac24 (default wav24).
+        #[arg(long, default_value = "wav24")]
+        format: String,
+        /// Session sample rate in Hz (default: each song's most common input rate).
+        #[arg(long)]
+        rate: Option<u32>,
+        /// Mix songs again even when their outputs are complete.
+        #[arg(long)]
+        force: bool,
+        /// Songs mixed at once (default: from the cores and the available memory).
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
     /// Measure files: loudness, loudness range, peaks, format.
     Analyze {
         /// Audio files.
@@ -175,11 +198,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     Error::Usage("--report is not available yet in this version".into()).into(),
                 );
             }
-            if let Some(r) = rate
-                && !(8_000..=192_000).contains(&r)
-            {
-                return Err(Error::Usage(format!("--rate {r} is outside 8000..=192000")).into());
-            }
+            check_rate(rate)?;
             let opts = MixOptions {
                 target: Target::parse(&target)?,
                 rate,
@@ -226,6 +245,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 fmt_opt(r.master.true_peak_dbtp, "dBTP")
             );
         }
+        Command::Batch {
+            root,
+            output,
+            target,
+            format,
+            rate,
+            force,
+            jobs,
+        } => return batch(&root, &output, &target, &format, rate, force, jobs, &bar),
         Command::Analyze { files, json } => {
             let results = mixwright::analyze_files(&files, &bar)?;
             bar.0.finish_and_clear();
@@ -268,6 +296,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                             "active_fraction": a.loudness.active_fraction,
                             "activity": a.activity,
                             "problems": a.problems,
+                            "tempo_bpm": a.tempo.map(|t| t.bpm),
+                            "tempo_strength": a.tempo.map(|t| t.strength),
+                            "role_guess": a.role_guess,
+                            "role_features": mixwright::analysis::role::features(a).map(|f| {
+                                mixwright::analysis::role::FEATURES
+                                    .iter()
+                                    .zip(f)
+                                    .map(|(k, v)| (k.to_string(), serde_json::json!(v)))
+                                    .collect::<serde_json::Map<_, _>>()
+                            }),
                             "spectrum": {
                                 "third_octave_db": s.third_octave_db,
                                 "erb_db": s.erb_db,
@@ -373,8 +411,85 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `mixwright batch`: mixes every song, then lists the failures; exit status 2 if any.
+#[allow(clippy::too_many_arguments)]
+fn batch(
+    root: &Path,
+    output: &Path,
+    target: &str,
+    format: &str,
+    rate: Option<u32>,
+    force: bool,
+    jobs: Option<usize>,
+    bar: &Bar,
+) -> anyhow::Result<()> {
+    use mixwright::batch::SongStatus;
+    check_rate(rate)?;
+    let opts = mixwright::BatchOptions {
+        target: Target::parse(target)?,
+        rate,
+        format: OutputFormat::parse(format)?,
+        force,
+        jobs,
+    };
+    let report = mixwright::batch(root, output, &opts, bar)?;
+    bar.0.finish_and_clear();
+    for n in &report.notes {
+        eprintln!("note: {n}");
+    }
+    for s in &report.songs {
+        match &s.status {
+            SongStatus::Mixed {
+                integrated_lufs,
+                true_peak_dbtp,
+                warnings,
+            } => {
+                println!(
+                    "{}: mixed to {}, {}, true peak {}",
+                    s.name,
+                    s.output.display(),
+                    fmt_opt(*integrated_lufs, "LUFS"),
+                    fmt_opt(*true_peak_dbtp, "dBTP")
+                );
+                for w in warnings {
+                    eprintln!("warning: {}: {w}", s.name);
+                }
+            }
+            SongStatus::Skipped => println!("{}: already done, skipped", s.name),
+            SongStatus::Failed(_) => println!("{}: FAILED", s.name),
+        }
+    }
+    let failed: Vec<_> = report.failed().collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    for s in &failed {
+        if let SongStatus::Failed(e) = &s.status {
+            eprintln!("mixwright: song {} failed: {e}", s.name);
+        }
+    }
+    Err(Error::Usage(format!(
+        "{} of {} songs failed",
+        failed.len(),
+        report.songs.len()
+    ))
+    .into())
+}
+
+fn check_rate(rate: Option<u32>) -> Result<(), Error> {
+    match rate {
+        Some(r) if !(8_000..=192_000).contains(&r) => {
+            Err(Error::Usage(format!("--rate {r} is outside 8000..=192000")))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = mixwright::io::interrupt::install() {
+        eprintln!("mixwright: warning: cannot watch for interruption: {e}");
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -6,6 +6,7 @@ use rayon::prelude::*;
 
 use crate::analysis::relation::Relation;
 use crate::analysis::{self, TrackAnalysis};
+use crate::config::Config;
 use crate::console::{self, master::MasterReport};
 use crate::engineer::{self, TrackInput, master::Target};
 use crate::error::Error;
@@ -95,6 +96,8 @@ pub fn mix(
     let mut warnings: Vec<String> = found
         .skipped
         .iter()
+        // The configuration file is expected beside the stems: no note.
+        .filter(|(p, _)| p.file_name() != Some(std::ffi::OsStr::new(crate::config::FILE_NAME)))
         .map(|(p, why)| format!("{}: skipped ({why})", p.display()))
         .collect();
     let sources: Vec<PathBuf> = found
@@ -121,6 +124,13 @@ pub fn mix(
         let name = io::track_name(p, &names);
         names.push(name);
     }
+    let config = Config::find(sources.iter().filter_map(|p| p.parent()))?;
+    let named: Vec<(&str, &Path)> = names
+        .iter()
+        .zip(&sources)
+        .map(|(n, p)| (n.as_str(), p.as_path()))
+        .collect();
+    warnings.extend(config.unmatched(&named));
     for (name, a) in names.iter().zip(&analyses) {
         if a.loudness.active_lufs.is_none() {
             warnings.push(format!("{name}: the stem is silent"));
@@ -135,14 +145,12 @@ pub fn mix(
             source: source.clone(),
             channels: stem.spool.channels(),
             analysis,
+            configured_role: config.role(name, source),
         })
         .collect();
     let decisions = engineer::decide(&tracks, rate, opts.target);
     warnings.extend(decisions.warnings);
     let session = decisions.session;
-    if let Some(path) = &opts.session_out {
-        session.save(path, &sources)?;
-    }
     let render = deliver(
         &session,
         &spools,
@@ -152,6 +160,10 @@ pub fn mix(
         &sources,
         progress,
     )?;
+    // Written last: a session beside a mix says the mix is complete (`batch` resumes by it).
+    if let Some(path) = &opts.session_out {
+        session.save(path, &sources)?;
+    }
     if let Some(w) = &render.master.warning {
         warnings.push(w.clone());
     }

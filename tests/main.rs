@@ -1,6 +1,11 @@
 //! The one integration-test binary (one link saves build time on small machines).
 
+mod batch;
+mod bench_harness;
 mod cli;
 mod fixtures;
 mod formats;
+mod hostile;
+mod memory;
+mod roles;
 mod song;

@@ -8,7 +8,7 @@ pub mod stereo;
 
 use std::path::PathBuf;
 
-use crate::analysis::TrackAnalysis;
+use crate::analysis::{TrackAnalysis, tempo};
 use crate::session::{FORMAT_VERSION, Master, Session, Strip, Track};
 use master::Target;
 use roles::Role;
@@ -23,6 +23,8 @@ pub struct TrackInput<'a> {
     pub channels: usize,
     /// Its measurements.
     pub analysis: &'a TrackAnalysis,
+    /// The role the user set in `mixwright.toml`, if any.
+    pub configured_role: Option<Role>,
 }
 
 /// A session and the notes the engineer wants the user to read.
@@ -39,15 +41,15 @@ pub fn decide(tracks: &[TrackInput<'_>], sample_rate: u32, target: Target) -> De
     let roles: Vec<Role> = tracks
         .iter()
         .map(|t| {
-            roles::guess_from_name(&t.name).unwrap_or_else(|| {
-                warnings.push(format!(
-                    "{}: role not recognisable from the name; mixed as 'other'",
-                    t.name
-                ));
-                Role::Other
-            })
+            let a = roles::assign(&t.name, t.configured_role, t.analysis.role_guess);
+            warnings.extend(a.note);
+            a.role
         })
         .collect();
+    let onsets: Vec<_> = tracks.iter().map(|t| &t.analysis.onset).collect();
+    let tempo_bpm = tempo::song_envelope(&onsets)
+        .and_then(|song| tempo::estimate(&song.flux, song.hop_s))
+        .map(|t| t.bpm);
     let active: Vec<Option<f64>> = tracks
         .iter()
         .map(|t| t.analysis.loudness.active_lufs)
@@ -88,6 +90,7 @@ pub fn decide(tracks: &[TrackInput<'_>], sample_rate: u32, target: Target) -> De
                 target_lufs: target.lufs,
                 ceiling_dbtp: target.ceiling_dbtp,
             },
+            tempo_bpm,
         },
         warnings,
     }

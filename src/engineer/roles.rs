@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::analysis::role::RoleGuess;
+
 /// The part a track plays in the arrangement, as a mix engineer would label it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -151,7 +153,88 @@ pub fn guess_from_name(name: &str) -> Option<Role> {
     None
 }
 
+/// Where a track's role came from, and the note the user should read about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assignment {
+    /// The role the track is mixed as.
+    pub role: Role,
+    /// A warning when the role is a guess from the audio or unknown.
+    pub note: Option<String>,
+}
+
+/// Decides a track's role: the user's `mixwright.toml` first, then the name, then the
+/// audio (with a note giving its confidence), else [`Role::Other`].
+pub fn assign(name: &str, configured: Option<Role>, audio: Option<RoleGuess>) -> Assignment {
+    if let Some(role) = configured.or_else(|| guess_from_name(name)) {
+        return Assignment { role, note: None };
+    }
+    match audio {
+        Some(g) => Assignment {
+            role: g.role,
+            note: Some(format!(
+                "{name}: role not recognisable from the name; guessed '{}' from the audio \
+                 (confidence {:.0} %); set it in {} if wrong",
+                g.role.name(),
+                100.0 * g.confidence,
+                crate::config::FILE_NAME,
+            )),
+        },
+        None => Assignment {
+            role: Role::Other,
+            note: Some(format!(
+                "{name}: role not recognisable from the name or the audio; mixed as 'other'"
+            )),
+        },
+    }
+}
+
 impl Role {
+    /// Every role, in declaration order.
+    pub const ALL: [Role; 18] = [
+        Role::LeadVocal,
+        Role::BackingVocal,
+        Role::Kick,
+        Role::Snare,
+        Role::HiHat,
+        Role::Tom,
+        Role::Overhead,
+        Role::Room,
+        Role::Percussion,
+        Role::Bass,
+        Role::Guitar,
+        Role::Keys,
+        Role::Synth,
+        Role::Pad,
+        Role::Strings,
+        Role::Brass,
+        Role::Fx,
+        Role::Other,
+    ];
+
+    /// The role's name as written in sessions and `mixwright.toml` (`"hi_hat"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::LeadVocal => "lead_vocal",
+            Role::BackingVocal => "backing_vocal",
+            Role::Kick => "kick",
+            Role::Snare => "snare",
+            Role::HiHat => "hi_hat",
+            Role::Tom => "tom",
+            Role::Overhead => "overhead",
+            Role::Room => "room",
+            Role::Percussion => "percussion",
+            Role::Bass => "bass",
+            Role::Guitar => "guitar",
+            Role::Keys => "keys",
+            Role::Synth => "synth",
+            Role::Pad => "pad",
+            Role::Strings => "strings",
+            Role::Brass => "brass",
+            Role::Fx => "fx",
+            Role::Other => "other",
+        }
+    }
+
     /// Roles that stay in the centre of the stereo image: the low end and the focus.
     pub fn is_centred(self) -> bool {
         matches!(
@@ -198,5 +281,31 @@ mod tests {
         for (name, want) in cases {
             assert_eq!(guess_from_name(name), want, "{name}");
         }
+    }
+
+    #[test]
+    fn names_match_the_session_format() {
+        for r in Role::ALL {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.name());
+        }
+    }
+
+    #[test]
+    fn config_beats_name_beats_audio() {
+        let audio = Some(RoleGuess {
+            role: Role::Bass,
+            confidence: 0.8,
+        });
+        let a = assign("Kick In", Some(Role::Tom), audio);
+        assert_eq!((a.role, a.note), (Role::Tom, None));
+        let a = assign("Kick In", None, audio);
+        assert_eq!((a.role, a.note), (Role::Kick, None));
+        let a = assign("Audio 03", None, audio);
+        assert_eq!(a.role, Role::Bass);
+        let note = a.note.unwrap();
+        assert!(note.contains("'bass'") && note.contains("80 %"), "{note}");
+        let a = assign("Audio 03", None, None);
+        assert_eq!(a.role, Role::Other);
+        assert!(a.note.unwrap().contains("'other'"));
     }
 }

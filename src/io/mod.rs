@@ -3,6 +3,7 @@
 
 pub mod decode;
 pub mod discover;
+pub mod interrupt;
 pub mod resample;
 pub mod spool;
 pub mod write;

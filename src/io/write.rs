@@ -23,9 +23,9 @@ use flacenc::bitsink::MemSink;
 use flacenc::component::{BitRepr, ChannelAssignment, Frame, FrameHeader, FrameOffset, StreamInfo};
 use flacenc::error::{Verified, Verify};
 use flacenc::source::{Context, Fill, FrameBuf};
-use tempfile::NamedTempFile;
 
 use crate::dsp::dither::TpdfDither;
+use crate::io::interrupt::LiveTemp;
 
 /// Frames per FLAC block: the reference encoder's default, a good size/speed balance.
 const FLAC_BLOCK: usize = 4096;
@@ -126,7 +126,7 @@ pub enum WriteError {
     SameAsInput { path: PathBuf },
     /// The file system refused: missing folder, permission denied, disk full, ...
     /// `source.kind()` tells which.
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}: {}", path.display(), crate::error::describe_io(source))]
     NotWritable {
         path: PathBuf,
         #[source]
@@ -167,8 +167,8 @@ pub enum WriteError {
 /// ```
 pub struct AudioWriter {
     path: PathBuf,
-    /// Owns the temporary name: dropping it unfinished deletes the file.
-    temp: NamedTempFile,
+    /// Owns the temporary name: dropping it unfinished (or a signal) deletes the file.
+    temp: LiveTemp,
     channels: usize,
     frames: u64,
     sink: Sink,
@@ -245,7 +245,7 @@ impl AudioWriter {
         // tempfile creates 0600; ask for 0666 so the umask gives what `File::create` would.
         #[cfg(unix)]
         builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-        let temp = builder.tempfile_in(dir).map_err(not_writable)?;
+        let temp = LiveTemp::create(&builder, dir).map_err(not_writable)?;
         let file = temp.as_file().try_clone().map_err(not_writable)?;
 
         let sink = match format.int_bits() {
@@ -318,7 +318,7 @@ impl AudioWriter {
             source,
         };
         temp.as_file().sync_all().map_err(not_writable)?;
-        temp.persist(&path).map_err(|e| not_writable(e.error))?;
+        temp.persist(&path).map_err(not_writable)?;
         // Make the rename itself durable. Best effort: the file is complete and in place
         // already, so a failure here must not be reported as a failed write.
         #[cfg(unix)]
@@ -1421,13 +1421,11 @@ pub fn write_bytes_atomic(
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let mut temp = tempfile::Builder::new()
-        .prefix(".mixwright.")
-        .suffix(".part")
-        .tempfile_in(dir)
-        .map_err(not_writable)?;
-    temp.write_all(bytes).map_err(not_writable)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".mixwright.").suffix(".part");
+    let temp = LiveTemp::create(&builder, dir).map_err(not_writable)?;
+    temp.as_file().write_all(bytes).map_err(not_writable)?;
     temp.as_file().sync_all().map_err(not_writable)?;
-    temp.persist(path).map_err(|e| not_writable(e.error))?;
+    temp.persist(path).map_err(not_writable)?;
     Ok(())
 }

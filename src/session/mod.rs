@@ -22,6 +22,10 @@ pub struct Session {
     pub tracks: Vec<Track>,
     /// The master bus.
     pub master: Master,
+    /// Tempo of the song in beats per minute, as estimated from the stems (for
+    /// tempo-synced delays); `null` when the song has no clear pulse.
+    #[serde(default)]
+    pub tempo_bpm: Option<f64>,
 }
 
 /// One stem on its channel strip.
@@ -81,12 +85,18 @@ impl Session {
     /// Reads and validates a session file.
     pub fn load(path: &Path) -> Result<Session, Error> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates the text of a session file; `path` names it in errors and is
+    /// where relative stem paths are taken from.
+    pub fn parse(text: &str, path: &Path) -> Result<Session, Error> {
         let bad = |detail: String| Error::Session {
             path: path.to_path_buf(),
             detail,
         };
         let value: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+            serde_json::from_str(text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
         match value.get("format_version").and_then(|v| v.as_u64()) {
             Some(v) if v == FORMAT_VERSION as u64 => {}
             Some(v) => {
@@ -146,6 +156,11 @@ impl Session {
                     ));
                 }
             }
+        }
+        if let Some(bpm) = self.tempo_bpm
+            && !(20.0..=400.0).contains(&bpm)
+        {
+            return Err(format!("tempo_bpm {bpm} is outside 20..=400"));
         }
         let m = &self.master;
         if !(-70.0..=0.0).contains(&m.target_lufs) {
