@@ -6,8 +6,8 @@ compares what it finds with `damage.json`: per detector, found / planted on the 
 stems, false alarms on damaged stems that did not get that damage, and false alarms on the
 clean stems. A finding on a damaged stem whose clean original shows the same problem
 (a DC offset already in the source) is counted as "in the source", not as a false alarm.
-For the related pair (polarity flip and delay) it checks the `relations` that analyze
-prints when given several files.
+For the related pair (polarity flip and delay) it checks the `related` entries that
+analyze prints when given several files (lags measured at the files' most common rate).
 
     bench/.venv/bin/python scripts/detect_check.py [--bin target/release/mixwright]
         [--corpus /work/main/bench/corpus] [--songs a,b]
@@ -43,8 +43,7 @@ def planted(d, det):
 
 
 def by_name(result):
-    return {Path(f["file"]).name: f for f in result["files"]} if isinstance(result, dict) \
-        else {Path(f["file"]).name: f for f in result}
+    return {Path(f["file"]).name: f for f in result}
 
 
 def main():
@@ -118,24 +117,28 @@ def main():
                     f"{song}/{d['file']}: DC planted {d['dc_offset']}, found "
                     f"{[round(v, 4) for v in a['dc']['per_channel']]}")
         p = truth.get("pair")
-        if p and isinstance(dam_raw, dict):
+        if p:
             fa = truth["stems"][p["primary"]]["file"]
             fb = truth["stems"][p["secondary"]]["file"]
-            names = [Path(f["file"]).name for f in dam_raw["files"]]
-            ia, ib = names.index(fa), names.index(fb)
-            rate = dam_raw.get("relations_rate")
-            rel = [r for r in dam_raw.get("relations", []) if {r["a"], r["b"]} == {ia, ib}]
-            others = [r for r in dam_raw.get("relations", []) if {r["a"], r["b"]} != {ia, ib}]
+            rel = [r for r in dam[fb].get("related") or [] if Path(r["file"]).name == fa]
+            others = sum(len(f.get("related") or []) for f in dam_raw) // 2 - len(rel)
+            clean_pairs = sum(len(f.get("related") or []) for f in cln_raw) // 2
             want_inv = p["inverted"] is not None
             if rel:
                 r = rel[0]
-                lag = r["lag_samples"] if r["a"] == ia else -r["lag_samples"]
-                want = p["delay_ms"] / 1000 * rate if rate else None
-                pairs.append((song, fa, fb, p["delay_ms"], want, lag, want_inv,
-                              r["polarity_inverted"], r["correlation"], len(others)))
+                want = p["delay_ms"] / 1000 * r["sample_rate"]
+                pairs.append((song, fa, fb, p["delay_ms"], want, r["lag_samples"],
+                              r["sample_rate"], want_inv, r["polarity_inverted"],
+                              r["correlation"], others, clean_pairs))
             else:
-                pairs.append((song, fa, fb, p["delay_ms"], None, None, want_inv, None, None,
-                              len(others)))
+                pairs.append((song, fa, fb, p["delay_ms"], None, None, None, want_inv, None,
+                              None, others, clean_pairs))
+            for f in dam_raw:
+                for r in f.get("related") or []:
+                    if Path(f["file"]).name < Path(r["file"]).name:
+                        details.append(f"{song} damaged related: {Path(f['file']).name} ~ "
+                                       f"{Path(r['file']).name} corr {r['correlation']:.3f} "
+                                       f"lag {r['lag_samples']}")
 
     print(f"songs: {len(songs)}\n")
     print("| detector | found / planted | false alarms (damaged stems without it) | "
@@ -147,13 +150,14 @@ def main():
               f"{t['damaged_n'] - t['planted']} | {t['source']} | "
               f"{t['false_clean']} / {t['clean_n']} |")
     if pairs:
-        print("\n| song | pair | planted delay (ms → samples) | found lag | polarity "
-              "(planted → found) | correlation | other pairs reported |")
-        print("|---|---|---|---|---|---|---|")
-        for (song, fa, fb, ms, want, lag, wi, fi, corr, others) in pairs:
-            w = f"{ms} → {want:.2f}" if want is not None else f"{ms}"
-            print(f"| {song} | {fa} / {fb} | {w} | {lag} | {wi} → {fi} | "
-                  f"{'-' if corr is None else round(corr, 3)} | {others} |")
+        print("\n| song | pair (primary / delayed secondary) | planted delay ms (samples) | "
+              "found lag (samples) | polarity inverted planted / found | correlation | "
+              "other pairs reported (damaged) | pairs reported (clean) |")
+        print("|---|---|---|---|---|---|---|---|")
+        for (song, fa, fb, ms, want, lag, rate, wi, fi, corr, others, cp) in pairs:
+            w = f"{ms} ({want:.2f} at {rate} Hz)" if want is not None else f"{ms}"
+            print(f"| {song} | {fa} / {fb} | {w} | {lag} | {wi} / {fi} | "
+                  f"{'-' if corr is None else round(corr, 3)} | {others} | {cp} |")
     print("\nDetails:")
     for line in details:
         print("  " + line)

@@ -24,6 +24,6 @@ mod pipeline;
 pub use batch::{BatchOptions, BatchReport, batch};
 pub use error::Error;
 pub use pipeline::{
-    MixOptions, MixResult, Progress, Quiet, RenderResult, RepairResult, analyze_files, mix, render,
-    repair_file,
+    MixOptions, MixResult, Progress, Quiet, RenderResult, RepairResult, analyze_files, mix,
+    relate_files, render, repair_file,
 };

@@ -303,6 +303,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let results = mixwright::analyze_files(&files, &bar)?;
             bar.0.finish_and_clear();
             let masking = analyze_masking(&results);
+            // Several files: which of them captured the same source.
+            let relations = if files.len() > 1 {
+                Some(mixwright::relate_files(&files, &mixwright::Quiet)?)
+            } else {
+                None
+            };
+            let related = |i: usize| {
+                relations.as_ref().map(|(rate, rel)| {
+                    rel.iter()
+                        .filter(|r| r.a == i || r.b == i)
+                        .map(|r| {
+                            // Lags of this file after the other one.
+                            let (other, sign) = if r.a == i { (r.b, -1) } else { (r.a, 1) };
+                            (other, *rate, r, sign)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            };
             if json {
                 let v: Vec<_> = results
                     .iter()
@@ -341,6 +359,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                                 "low_share": s.low_share,
                                 "stereo": s.stereo,
                             },
+                            "related": related(i).map(|rel| {
+                                rel.iter()
+                                    .map(|(other, rate, r, sign)| {
+                                        serde_json::json!({
+                                            "file": results[*other].0.path.display().to_string(),
+                                            "index": other,
+                                            "correlation": r.correlation,
+                                            "polarity_inverted": r.polarity_inverted,
+                                            "lag_samples": sign * r.lag_samples,
+                                            "lag_ms": *sign as f64 * r.lag_ms,
+                                            "sample_rate": rate,
+                                        })
+                                    })
+                                    .collect::<Vec<_>>()
+                            }),
                             "masking": masking.as_ref().map(|m| {
                                 m.iter()
                                     .map(|(spl, r)| {
@@ -393,6 +426,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         a.activity.playing.len(),
                         a.problems.summary()
                     );
+                    for (other, _, r, sign) in related(i).unwrap_or_default() {
+                        println!(
+                            "  same source as {}: correlation {:.2}{}, {:+.3} ms",
+                            results[other].0.path.display(),
+                            r.correlation,
+                            if r.polarity_inverted {
+                                ", polarity inverted"
+                            } else {
+                                ""
+                            },
+                            sign as f64 * r.lag_ms,
+                        );
+                    }
                     if let Some(m) = &masking {
                         let shares: Vec<String> = m
                             .iter()

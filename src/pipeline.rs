@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use crate::analysis::relation::Relation;
 use crate::analysis::{self, TrackAnalysis};
 use crate::config::Config;
 use crate::console::{self, master::MasterReport};
@@ -59,6 +60,8 @@ pub struct MixResult {
     pub session: Session,
     /// What each track measured, in track order.
     pub analyses: Vec<TrackAnalysis>,
+    /// Pairs of tracks that captured the same source (polarity, delay at the session rate).
+    pub relations: Vec<Relation>,
     /// Formats of the input stems, in track order.
     pub inputs: Vec<StemInfo>,
     /// The delivery.
@@ -115,6 +118,8 @@ pub fn mix(
             a
         })
         .collect::<Result<_, _>>()?;
+    let spools: Vec<_> = stems.iter().map(|s| &s.spool).collect();
+    let relations = analysis::relation::relate(&spools, rate).map_err(Error::Spool)?;
     let mut names: Vec<String> = Vec::new();
     for p in &sources {
         let name = io::track_name(p, &names);
@@ -147,7 +152,6 @@ pub fn mix(
     let decisions = engineer::decide(&tracks, rate, opts.target);
     warnings.extend(decisions.warnings);
     let session = decisions.session;
-    let spools: Vec<_> = stems.iter().map(|s| &s.spool).collect();
     let render = deliver(
         &session,
         &spools,
@@ -167,6 +171,7 @@ pub fn mix(
     Ok(MixResult {
         session,
         analyses,
+        relations,
         inputs: infos,
         render,
         warnings,
@@ -371,4 +376,19 @@ pub fn repair_file(
         repair,
         notes,
     })
+}
+
+/// Pairs of files that captured the same source: the files decoded at one rate (the most
+/// common of theirs; the others resampled), then [`analysis::relation::relate`]. Returns
+/// that rate (the unit of the lags) and the pairs.
+pub fn relate_files(
+    paths: &[PathBuf],
+    progress: &dyn Progress,
+) -> Result<(u32, Vec<Relation>), Error> {
+    let infos = io::probe(paths)?;
+    let rate = io::choose_rate(&infos, None);
+    let stems = import_all(paths, rate, progress)?;
+    let spools: Vec<_> = stems.iter().map(|s| &s.spool).collect();
+    let relations = analysis::relation::relate(&spools, rate).map_err(Error::Spool)?;
+    Ok((rate, relations))
 }

@@ -5,6 +5,7 @@ pub mod loudness;
 pub mod masking;
 pub mod onset;
 pub mod problems;
+pub mod relation;
 pub mod role;
 mod role_model;
 pub mod spectrum;
