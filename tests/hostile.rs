@@ -428,3 +428,29 @@ fn a_full_disk_is_a_clear_error_and_leaves_nothing() {
     assert!(err.contains("disk full"), "{err}");
     assert!(!mix.exists());
 }
+
+/// Found by the session fuzz target: serde_json's default float parser was 1 ulp off on
+/// long decimals, so a session written and read back changed (and its render could too).
+#[test]
+fn session_numbers_read_back_exactly() {
+    let text = r#"{
+  "format_version": 1,
+  "sample_rate": 44100,
+  "tracks": [
+    {
+      "name": "kick",
+      "source": "kistripck.wav",
+      "role": "kick",
+      "strip": { "polarity_inverted": false, "trim_db": 0.0, "fader_db": -7.5, "pan": 0.0, "win": -0.4, "width": 1.77777770777777777777775, "mute": true }
+    }
+  ],
+  "master": { "target_lufs": -14.0, "ceiling_dbtp": -1.0 }
+}"#;
+    let base = Path::new("/fuzz/session.json");
+    let s = mixwright::session::Session::parse(text, base).unwrap();
+    let exact: f64 = "1.77777770777777777777775".parse().unwrap();
+    assert_eq!(s.tracks[0].strip.width.to_bits(), exact.to_bits());
+    let written = serde_json::to_string_pretty(&s).unwrap();
+    let again = mixwright::session::Session::parse(&written, base).unwrap();
+    assert_eq!(again, s);
+}
