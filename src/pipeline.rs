@@ -149,7 +149,7 @@ pub fn mix(
             configured_role: config.role(name, source),
         })
         .collect();
-    let decisions = engineer::decide(&tracks, rate, opts.target);
+    let decisions = engineer::decide(&tracks, &relations, rate, opts.target);
     warnings.extend(decisions.warnings);
     let session = decisions.session;
     let render = deliver(
@@ -316,7 +316,7 @@ pub fn repair_file(
             r.clone(),
             vec!["repairs as given in the settings".to_string()],
         ),
-        None => engineer::repair::decide(&a.problems, role),
+        None => engineer::repair::decide(&a.problems, role, rate),
     };
     progress.stage("repairing", 1);
     let spool = &stem.spool;

@@ -9,6 +9,7 @@ pub mod stereo;
 
 use std::path::PathBuf;
 
+use crate::analysis::relation::Relation;
 use crate::analysis::{TrackAnalysis, tempo};
 use crate::session::{FORMAT_VERSION, Master, Session, Strip, Track};
 use master::Target;
@@ -36,8 +37,14 @@ pub struct Decisions {
     pub warnings: Vec<String>,
 }
 
-/// Takes every decision for a song.
-pub fn decide(tracks: &[TrackInput<'_>], sample_rate: u32, target: Target) -> Decisions {
+/// Takes every decision for a song; `relations` are the pairs of `tracks` (by index) that
+/// captured the same source, at `sample_rate`.
+pub fn decide(
+    tracks: &[TrackInput<'_>],
+    relations: &[Relation],
+    sample_rate: u32,
+    target: Target,
+) -> Decisions {
     let mut warnings = Vec::new();
     let roles: Vec<Role> = tracks
         .iter()
@@ -58,18 +65,36 @@ pub fn decide(tracks: &[TrackInput<'_>], sample_rate: u32, target: Target) -> De
     let faders = level::set_faders(&roles, &active);
     let channels: Vec<usize> = tracks.iter().map(|t| t.channels).collect();
     let places = stereo::place(&roles, &channels);
+    let alignments = repair::align(relations, &roles);
 
     let tracks = tracks
         .iter()
         .zip(roles)
         .zip(faders)
         .zip(places)
-        .map(|(((t, role), fader), place)| {
+        .zip(alignments)
+        .map(|((((t, role), fader), place), aligned)| {
             if let Some(note) = &fader.note {
                 warnings.push(format!("{}: {note}", t.name));
             }
-            let (repair, notes) = repair::decide(&t.analysis.problems, role);
+            let (mut repair, notes) = repair::decide(&t.analysis.problems, role, sample_rate);
             warnings.extend(notes.into_iter().map(|n| format!("{}: {n}", t.name)));
+            repair.delay_samples = aligned.delay_samples;
+            let mut moves = Vec::new();
+            if aligned.invert {
+                moves.push("polarity inverted".to_string());
+            }
+            if aligned.delay_samples != 0.0 {
+                let ms = -aligned.delay_samples * 1e3 / f64::from(sample_rate);
+                moves.push(format!("moved {ms:.2} ms earlier"));
+            }
+            if !moves.is_empty() {
+                warnings.push(format!(
+                    "{}: lined up with the tracks on the same source: {}",
+                    t.name,
+                    moves.join(", ")
+                ));
+            }
             Track {
                 name: t.name.clone(),
                 source: t.source.clone(),
@@ -79,6 +104,7 @@ pub fn decide(tracks: &[TrackInput<'_>], sample_rate: u32, target: Target) -> De
                     mute: fader.mute,
                     pan: place.pan,
                     width: place.width,
+                    polarity_inverted: aligned.invert,
                     repair,
                     ..Strip::default()
                 },
