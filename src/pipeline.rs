@@ -4,16 +4,18 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use crate::analysis::loudness::LoudnessMeter;
 use crate::analysis::relation::Relation;
 use crate::analysis::{self, TrackAnalysis};
 use crate::config::Config;
+use crate::console::strip::RepairChain;
 use crate::console::{self, master::MasterReport};
 use crate::engineer::{self, TrackInput, master::Target};
 use crate::error::Error;
-use crate::io::spool::SpoolWriter;
+use crate::io::spool::{Spool, SpoolWriter};
 use crate::io::write::{AudioWriter, OutputFormat};
 use crate::io::{self, ImportedStem, decode::StemInfo};
-use crate::session::Session;
+use crate::session::{Repair, Session};
 
 /// Hears about long work, e.g. to draw a progress bar. Every method has a no-op default.
 pub trait Progress: Sync {
@@ -149,7 +151,15 @@ pub fn mix(
             configured_role: config.role(name, source),
         })
         .collect();
-    let decisions = engineer::decide(&tracks, &relations, rate, opts.target);
+    let plan = engineer::plan(&tracks, &relations, rate);
+    let active_lufs: Vec<Option<f64>> = stems
+        .par_iter()
+        .zip(&analyses)
+        .zip(&plan.repairs)
+        .map(|((s, a), r)| repaired_loudness(&s.spool, a, r, rate))
+        .collect::<Result<_, _>>()
+        .map_err(Error::Spool)?;
+    let decisions = engineer::decide(&tracks, plan, &active_lufs, rate, opts.target);
     warnings.extend(decisions.warnings);
     let session = decisions.session;
     let render = deliver(
@@ -322,8 +332,7 @@ pub fn repair_file(
     let spool = &stem.spool;
     let ch = spool.channels();
     let mut notes = notes;
-    let mut buf = vec![0.0f32; 8192 * ch];
-    match console::strip::RepairChain::new(&repair, spool, rate).map_err(Error::Spool)? {
+    match RepairChain::new(&repair, spool, rate).map_err(Error::Spool)? {
         None => {
             let mut blocks = spool.blocks(8192);
             while let Some(b) = blocks.next_block().map_err(Error::Spool)? {
@@ -335,15 +344,11 @@ pub fn repair_file(
             // file must hold them, so the level is set from the repaired peak.
             let mut repaired = SpoolWriter::new(ch).map_err(Error::Spool)?;
             let mut peak = 0.0f32;
-            let mut pos = 0u64;
-            while pos < spool.frames() {
-                let n = (spool.frames() - pos).min(8192) as usize;
-                let buf = &mut buf[..n * ch];
-                chain.read(spool, pos, buf).map_err(Error::Spool)?;
-                peak = buf.iter().fold(peak, |m, v| m.max(v.abs()));
-                repaired.write(buf).map_err(Error::Spool)?;
-                pos += n as u64;
-            }
+            for_each_repaired_block(&mut chain, spool, |b| {
+                peak = b.iter().fold(peak, |m, v| m.max(v.abs()));
+                repaired.write(b)
+            })
+            .map_err(Error::Spool)?;
             let repaired = repaired.finish().map_err(Error::Spool)?;
             let gain = if peak > REPAIR_PEAK {
                 REPAIR_PEAK / peak
@@ -391,4 +396,42 @@ pub fn relate_files(
     let spools: Vec<_> = stems.iter().map(|s| &s.spool).collect();
     let relations = analysis::relation::relate(&spools, rate).map_err(Error::Spool)?;
     Ok((rate, relations))
+}
+
+/// Plays `spool` through its repair `chain` and hands each block of repaired audio to `f`.
+fn for_each_repaired_block(
+    chain: &mut RepairChain,
+    spool: &Spool,
+    mut f: impl FnMut(&[f32]) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let ch = spool.channels();
+    let mut buf = vec![0.0f32; 8192 * ch];
+    let mut pos = 0u64;
+    while pos < spool.frames() {
+        let n = (spool.frames() - pos).min(8192) as usize;
+        let block = &mut buf[..n * ch];
+        chain.read(spool, pos, block)?;
+        f(block)?;
+        pos += n as u64;
+    }
+    Ok(())
+}
+
+/// A track's loudness where it plays once `repair` has run: what the faders balance. The
+/// analysis figure where nothing is repaired.
+fn repaired_loudness(
+    spool: &Spool,
+    analysis: &TrackAnalysis,
+    repair: &Repair,
+    rate: u32,
+) -> std::io::Result<Option<f64>> {
+    let Some(mut chain) = RepairChain::new(repair, spool, rate)? else {
+        return Ok(analysis.loudness.active_lufs);
+    };
+    let mut meter = LoudnessMeter::new(spool.channels(), rate, false);
+    for_each_repaired_block(&mut chain, spool, |b| {
+        meter.push(b);
+        Ok(())
+    })?;
+    Ok(meter.finish().active_lufs)
 }

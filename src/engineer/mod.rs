@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use crate::analysis::relation::Relation;
 use crate::analysis::{TrackAnalysis, tempo};
-use crate::session::{FORMAT_VERSION, Master, Session, Strip, Track};
+use crate::session::{FORMAT_VERSION, Master, Repair, Session, Strip, Track};
 use master::Target;
 use roles::Role;
 
@@ -37,14 +37,23 @@ pub struct Decisions {
     pub warnings: Vec<String>,
 }
 
-/// Takes every decision for a song; `relations` are the pairs of `tracks` (by index) that
+/// The first decisions, taken before any level is set: each track's role and its repairs.
+/// The levels come after, from the loudness of the repaired tracks ([`decide`]): a stem
+/// whose hum or hiss the repair removes is quieter than the analysis of its input said.
+pub struct Plan {
+    /// Role per track.
+    pub roles: Vec<Role>,
+    /// Repairs per track (all off where nothing was found).
+    pub repairs: Vec<Repair>,
+    /// Polarity inversion per track, from lining up tracks on the same source.
+    pub inverted: Vec<bool>,
+    /// Notes on the roles and repairs.
+    pub warnings: Vec<String>,
+}
+
+/// Roles and repairs for a song; `relations` are the pairs of `tracks` (by index) that
 /// captured the same source, at `sample_rate`.
-pub fn decide(
-    tracks: &[TrackInput<'_>],
-    relations: &[Relation],
-    sample_rate: u32,
-    target: Target,
-) -> Decisions {
+pub fn plan(tracks: &[TrackInput<'_>], relations: &[Relation], sample_rate: u32) -> Plan {
     let mut warnings = Vec::new();
     let roles: Vec<Role> = tracks
         .iter()
@@ -54,62 +63,88 @@ pub fn decide(
             a.role
         })
         .collect();
+    let alignments = repair::align(relations, &roles);
+    let mut repairs = Vec::with_capacity(tracks.len());
+    for ((t, &role), aligned) in tracks.iter().zip(&roles).zip(&alignments) {
+        let (mut r, notes) = repair::decide(&t.analysis.problems, role, sample_rate);
+        warnings.extend(notes.into_iter().map(|n| format!("{}: {n}", t.name)));
+        r.delay_samples = aligned.delay_samples;
+        let mut moves = Vec::new();
+        if aligned.invert {
+            moves.push("polarity inverted".to_string());
+        }
+        if aligned.delay_samples != 0.0 {
+            let ms = -aligned.delay_samples * 1e3 / f64::from(sample_rate);
+            moves.push(format!("moved {ms:.2} ms earlier"));
+        }
+        if !moves.is_empty() {
+            warnings.push(format!(
+                "{}: lined up with the tracks on the same source: {}",
+                t.name,
+                moves.join(", ")
+            ));
+        }
+        repairs.push(r);
+    }
+    Plan {
+        roles,
+        repairs,
+        inverted: alignments.iter().map(|a| a.invert).collect(),
+        warnings,
+    }
+}
+
+/// Takes the rest of the decisions for a song from its [`Plan`]: faders, placement, the
+/// master. `active_lufs` is each track's loudness where it plays after its repairs
+/// (the analysis figure where nothing is repaired).
+pub fn decide(
+    tracks: &[TrackInput<'_>],
+    plan: Plan,
+    active_lufs: &[Option<f64>],
+    sample_rate: u32,
+    target: Target,
+) -> Decisions {
+    let Plan {
+        roles,
+        repairs,
+        inverted,
+        mut warnings,
+    } = plan;
     let onsets: Vec<_> = tracks.iter().map(|t| &t.analysis.onset).collect();
     let tempo_bpm = tempo::song_envelope(&onsets)
         .and_then(|song| tempo::estimate(&song.flux, song.hop_s))
         .map(|t| t.bpm);
-    let active: Vec<Option<f64>> = tracks
-        .iter()
-        .map(|t| t.analysis.loudness.active_lufs)
-        .collect();
-    let faders = level::set_faders(&roles, &active);
+    let faders = level::set_faders(&roles, active_lufs);
     let channels: Vec<usize> = tracks.iter().map(|t| t.channels).collect();
     let places = stereo::place(&roles, &channels);
-    let alignments = repair::align(relations, &roles);
 
     let tracks = tracks
         .iter()
         .zip(roles)
         .zip(faders)
         .zip(places)
-        .zip(alignments)
-        .map(|((((t, role), fader), place), aligned)| {
-            if let Some(note) = &fader.note {
-                warnings.push(format!("{}: {note}", t.name));
-            }
-            let (mut repair, notes) = repair::decide(&t.analysis.problems, role, sample_rate);
-            warnings.extend(notes.into_iter().map(|n| format!("{}: {n}", t.name)));
-            repair.delay_samples = aligned.delay_samples;
-            let mut moves = Vec::new();
-            if aligned.invert {
-                moves.push("polarity inverted".to_string());
-            }
-            if aligned.delay_samples != 0.0 {
-                let ms = -aligned.delay_samples * 1e3 / f64::from(sample_rate);
-                moves.push(format!("moved {ms:.2} ms earlier"));
-            }
-            if !moves.is_empty() {
-                warnings.push(format!(
-                    "{}: lined up with the tracks on the same source: {}",
-                    t.name,
-                    moves.join(", ")
-                ));
-            }
-            Track {
-                name: t.name.clone(),
-                source: t.source.clone(),
-                role,
-                strip: Strip {
-                    fader_db: fader.db,
-                    mute: fader.mute,
-                    pan: place.pan,
-                    width: place.width,
-                    polarity_inverted: aligned.invert,
-                    repair,
-                    ..Strip::default()
-                },
-            }
-        })
+        .zip(repairs.into_iter().zip(inverted))
+        .map(
+            |((((t, role), fader), place), (repair, polarity_inverted))| {
+                if let Some(note) = &fader.note {
+                    warnings.push(format!("{}: {note}", t.name));
+                }
+                Track {
+                    name: t.name.clone(),
+                    source: t.source.clone(),
+                    role,
+                    strip: Strip {
+                        fader_db: fader.db,
+                        mute: fader.mute,
+                        pan: place.pan,
+                        width: place.width,
+                        polarity_inverted,
+                        repair,
+                        ..Strip::default()
+                    },
+                }
+            },
+        )
         .collect();
     Decisions {
         session: Session {
