@@ -531,6 +531,14 @@ fn check_rate(rate: Option<u32>) -> Result<(), Error> {
 }
 
 fn main() -> ExitCode {
+    // A reader that stops early (`mixwright analyze --json | head`) ends us quietly, as it
+    // does any Unix filter, instead of a panic in println!. Outputs are renamed into place
+    // before anything is printed, so nothing is left half-written.
+    #[cfg(unix)]
+    // SAFETY: called first in main, before any thread exists; SIG_DFL is a valid action.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     if let Err(e) = mixwright::io::interrupt::install() {
         eprintln!("mixwright: warning: cannot watch for interruption: {e}");
