@@ -1040,23 +1040,7 @@ pub(crate) mod tests {
     use super::*;
     use std::f64::consts::PI;
 
-    /// Seeded xorshift64*: uniform in [-1, 1).
-    pub(crate) struct Rng(pub u64);
-    impl Rng {
-        pub fn next(&mut self) -> f64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            let x = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D);
-            (x >> 11) as f64 / (1u64 << 52) as f64 - 1.0
-        }
-        /// Gaussian (Box–Muller), unit variance.
-        pub fn gauss(&mut self) -> f64 {
-            let u = (self.next() * 0.5 + 0.5).max(1e-300);
-            let v = self.next() * 0.5 + 0.5;
-            (-2.0 * u.ln()).sqrt() * (2.0 * PI * v).cos()
-        }
-    }
+    pub(crate) use crate::dsp::testsig::Rng;
 
     /// Mono "music": harmonic tones (a chord changing every 2 s), a 55 Hz bass note with
     /// its harmonics, kick and snare hits on a beat, and a quieter break (tones only, at
