@@ -81,64 +81,75 @@ def make_session(corpus: Path, folder: Path, n: int, seconds: float) -> list[Pat
     return sorted(folder.glob("*.wav"))
 
 
-def run(cmds: list[list[str]]) -> tuple[float, int, str]:
-    """Run commands one after another: wall seconds, the largest peak RSS (KiB) and the
-    last command's standard error. The peak comes from GNU time, not from this process's
-    wait4: a child forked from this (large) Python process would count the parent's
-    pages it held before exec."""
+def run(cmds: list[list[str]]) -> tuple[float, int, str, float]:
+    """Run commands one after another: wall seconds, the largest peak RSS (KiB), the
+    last command's standard error and the CPU seconds (user + system) of all of them.
+    The peak and the CPU time come from GNU time, not from this process's wait4: a child
+    forked from this (large) Python process would count the parent's pages it held
+    before exec. CPU time is the fair figure on a busy machine, where wall time mostly
+    measures the other processes."""
     t0 = time.perf_counter()
     peak = 0
+    cpu = 0.0
     err = ""
     rss_file = Path(tempfile.mkstemp(prefix="mw-speed-")[1])
     try:
         for cmd in cmds:
-            p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(rss_file), *cmd],
+            p = subprocess.run(["/usr/bin/time", "-f", "%U %S %M", "-o", str(rss_file), *cmd],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             err = p.stderr.decode(errors="replace")
             if p.returncode != 0:
                 raise RuntimeError(f"{' '.join(cmd[:4])}… failed ({p.returncode}): {err[-500:]}")
-            peak = max(peak, int(rss_file.read_text().split()[-1]))
+            user, system, rss = rss_file.read_text().split()[-3:]
+            peak = max(peak, int(rss))
+            cpu += float(user) + float(system)
     finally:
         rss_file.unlink()
-    return time.perf_counter() - t0, peak, err
+    return time.perf_counter() - t0, peak, err, cpu
 
 
 def measure(name: str, make_cmds, runs: int) -> dict:
-    """Median wall time and median peak RSS over ``runs`` runs."""
-    times, rss = [], []
+    """Median wall time, CPU time and peak RSS over ``runs`` runs."""
+    times, rss, cpus = [], [], []
     for _ in range(runs):
         cmds = make_cmds()
-        t, m, _ = run(cmds)
+        t, m, _, c = run(cmds)
         times.append(t)
         rss.append(m)
-    res = {"seconds": statistics.median(times), "runs": times, "peak_rss_mib": statistics.median(rss) / 1024}
-    print(f"  {name}: {res['seconds']:.2f} s, {res['peak_rss_mib']:.0f} MiB", flush=True)
+        cpus.append(c)
+    return summary(name, times, cpus, rss)
+
+
+def summary(name: str, times: list[float], cpus: list[float], rss: list[int]) -> dict:
+    res = {"seconds": statistics.median(times), "runs": times, "cpu_seconds": statistics.median(cpus),
+           "peak_rss_mib": statistics.median(rss) / 1024}
+    print(f"  {name}: {res['seconds']:.2f} s wall, {res['cpu_seconds']:.2f} s CPU, "
+          f"{res['peak_rss_mib']:.0f} MiB", flush=True)
     return res
 
 
 def time_ffmpeg(stems: list[Path], work: Path, runs: int) -> dict:
     """amix to a float WAV, loudnorm pass 1 (measure), pass 2 (apply the measured
     values, linear): ffmpeg's documented two-pass loudness normalisation."""
-    times, rss = [], []
+    times, rss, cpus = [], [], []
     summed = work / "ffmpeg-sum.wav"
     inputs = [a for s in stems for a in ("-i", str(s))]
     quiet = ["ffmpeg", "-nostdin", "-hide_banner", "-y"]
     for _ in range(runs):
-        t1, m1, _ = run([[*quiet, "-loglevel", "error", *inputs, "-filter_complex",
+        t1, m1, _, c1 = run([[*quiet, "-loglevel", "error", *inputs, "-filter_complex",
                           f"amix=inputs={len(stems)}:normalize=0", "-c:a", "pcm_f32le", str(summed)]])
-        t2, m2, err = run([[*quiet, "-i", str(summed), "-af", "loudnorm=I=-14:TP=-1:LRA=11:print_format=json",
+        t2, m2, err, c2 = run([[*quiet, "-i", str(summed), "-af", "loudnorm=I=-14:TP=-1:LRA=11:print_format=json",
                             "-f", "null", "-"]])
         j = json.loads(err[err.rindex("{"):])
-        t3, m3, _ = run([[*quiet, "-loglevel", "error", "-i", str(summed), "-af",
+        t3, m3, _, c3 = run([[*quiet, "-loglevel", "error", "-i", str(summed), "-af",
                           f"loudnorm=I=-14:TP=-1:LRA=11:measured_I={j['input_i']}:measured_TP={j['input_tp']}:"
                           f"measured_LRA={j['input_lra']}:measured_thresh={j['input_thresh']}:"
                           f"offset={j['target_offset']}:linear=true", "-ar", "44100", "-c:a", "pcm_s24le",
                           str(work / "ffmpeg-mix.wav")]])
         times.append(t1 + t2 + t3)
+        cpus.append(c1 + c2 + c3)
         rss.append(max(m1, m2, m3))
-    res = {"seconds": statistics.median(times), "runs": times, "peak_rss_mib": statistics.median(rss) / 1024}
-    print(f"  ffmpeg: {res['seconds']:.2f} s, {res['peak_rss_mib']:.0f} MiB", flush=True)
-    return res
+    return summary("ffmpeg", times, cpus, rss)
 
 
 def ensure_matchering(py: Path) -> bool:
@@ -217,28 +228,40 @@ def main(argv=None) -> int:
     return 0
 
 
+def _cpu(r: dict, base: dict) -> tuple[str, str]:
+    """CPU seconds and their ratio to mixwright's, "–" for figures from before they were kept."""
+    if "cpu_seconds" not in r or "cpu_seconds" not in base:
+        return "–", "–"
+    return f"{r['cpu_seconds']:.2f}", f"{r['cpu_seconds'] / base['cpu_seconds']:.2f}"
+
+
 def markdown(res: dict) -> str:
     lines = [f"Run on {res['machine']}; the median of the runs given per session; wall time of "
-             "the whole process (all processes of a pipeline), peak resident memory of its largest process. "
+             "the whole process (all processes of a pipeline), its CPU time (user + system: the fair "
+             "figure when the machine was busy), peak resident memory of its largest process. "
              f"{res['versions'].get('ffmpeg', '')}; {res['versions'].get('sox', '')}. "
              "Command: `bench/.venv/bin/python bench/speed.py --benchmarks BENCHMARKS.md`.", "",
-             "| session (date, runs) | tool (job) | time (s) | × mixwright | peak memory (MiB) |",
-             "|---|---|---:|---:|---:|"]
+             "| session (date, runs) | tool (job) | wall (s) | × mixwright | CPU (s) | × mixwright | peak memory (MiB) |",
+             "|---|---|---:|---:|---:|---:|---:|"]
     jobs = {"mixwright": "mixwright mix (analysis, engineer, console, master)",
             "ffmpeg": "ffmpeg amix + two-pass loudnorm", "sox": "sox -m + gain -n",
             "matchering": "matchering (master the sum to a reference)"}
     for label, r in res["sessions"].items():
-        base = r["mixwright"]["seconds"]
+        base = r["mixwright"]
         for k, job in jobs.items():
             if k in r:
-                lines.append(f"| {label} ({r['date']}, {r['runs']}) | {job} | {r[k]['seconds']:.2f} | {r[k]['seconds'] / base:.2f} | "
-                             f"{r[k]['peak_rss_mib']:.0f} |")
+                cpu, ratio = _cpu(r[k], base)
+                lines.append(f"| {label} ({r['date']}, {r['runs']}) | {job} | {r[k]['seconds']:.2f} | "
+                             f"{r[k]['seconds'] / base['seconds']:.2f} | {cpu} | {ratio} | {r[k]['peak_rss_mib']:.0f} |")
     lines += ["", "Loudness measurement of the mixwright mix of each session (the file read included):", "",
-              "| session | meter | time (s) | × mixwright analyze | peak memory (MiB) |", "|---|---|---:|---:|---:|"]
+              "| session | meter | wall (s) | × mixwright analyze | CPU (s) | × mixwright analyze | peak memory (MiB) |",
+              "|---|---|---:|---:|---:|---:|---:|"]
     for label, r in res["sessions"].items():
-        base = r["loudness"]["mixwright analyze"]["seconds"]
+        base = r["loudness"]["mixwright analyze"]
         for k, v in r["loudness"].items():
-            lines.append(f"| {label} | {k} | {v['seconds']:.2f} | {v['seconds'] / base:.2f} | {v['peak_rss_mib']:.0f} |")
+            cpu, ratio = _cpu(v, base)
+            lines.append(f"| {label} | {k} | {v['seconds']:.2f} | {v['seconds'] / base['seconds']:.2f} | {cpu} | {ratio} | "
+                         f"{v['peak_rss_mib']:.0f} |")
     lines += ["", "\"× mixwright\" above 1 means the peer took longer. The peers do less: ffmpeg and "
               "sox sum and normalise, matchering masters an already summed mix; mixwright analyses every "
               "stem, decides faders and pans, and masters."]
