@@ -43,7 +43,9 @@
 
 use rayon::prelude::*;
 
-use crate::analysis::spectrum::{BandFrames, FRAME_HOP_S, THIRD_OCTAVE_BANDS, third_octave_band};
+use crate::analysis::spectrum::{
+    BAND_FRAME_BLOCK, BandFrames, FRAME_HOP_S, THIRD_OCTAVE_BANDS, third_octave_band,
+};
 
 const BANDS: usize = THIRD_OCTAVE_BANDS;
 /// Spreading tables exist for masker levels 0..=120 dB SPL, in 1 dB steps.
@@ -143,6 +145,14 @@ pub enum MaskingError {
         /// The value given.
         value: f64,
     },
+    /// A track's band frames could not be read back from the temporary folder.
+    #[error("track {track}: cannot read its band frames back: {message}")]
+    Store {
+        /// Index of the track.
+        track: usize,
+        /// The I/O error.
+        message: String,
+    },
     /// The playback level is outside what the model covers.
     #[error("playback level must be within 0..=120 dB SPL, got {0}")]
     PlaybackLevel(f64),
@@ -227,17 +237,17 @@ impl MaskingModel {
     /// lengths are fine: missing frames are silence.
     pub fn new(tracks: &[&BandFrames]) -> Result<MaskingModel, MaskingError> {
         for (i, t) in tracks.iter().enumerate() {
-            if t.bands != BANDS {
+            if t.bands() != BANDS {
                 return Err(MaskingError::Bands {
                     track: i,
-                    got: t.bands,
+                    got: t.bands(),
                     expected: BANDS,
                 });
             }
-            if (t.hop_s - FRAME_HOP_S).abs() > 1e-9 {
+            if (t.hop_s() - FRAME_HOP_S).abs() > 1e-9 {
                 return Err(MaskingError::Hop {
                     track: i,
-                    got: t.hop_s,
+                    got: t.hop_s(),
                     expected: FRAME_HOP_S,
                 });
             }
@@ -247,19 +257,28 @@ impl MaskingModel {
         let k_weight: [f64; BANDS] = std::array::from_fn(|b| k_weighting(centres[b]));
         let energy: Vec<Vec<f32>> = tracks
             .iter()
-            .map(|t| {
+            .enumerate()
+            .map(|(i, t)| {
                 let mut e = vec![0.0f32; frames * BANDS];
-                for (o, &db) in e.iter_mut().zip(&t.db[..t.frames() * BANDS]) {
-                    // A non-finite level (from a hand-edited file) counts as silence.
-                    *o = if db.is_finite() {
-                        10f32.powf(db / 10.0)
-                    } else {
-                        0.0
-                    };
+                let mut at = 0;
+                let mut blocks = t.blocks(BAND_FRAME_BLOCK);
+                while let Some(block) = blocks.next_block().map_err(|err| MaskingError::Store {
+                    track: i,
+                    message: err.to_string(),
+                })? {
+                    for (o, &db) in e[at..].iter_mut().zip(block) {
+                        // A non-finite level (from a hand-edited file) counts as silence.
+                        *o = if db.is_finite() {
+                            10f32.powf(db / 10.0)
+                        } else {
+                            0.0
+                        };
+                    }
+                    at += block.len();
                 }
-                e
+                Ok(e)
             })
-            .collect();
+            .collect::<Result<_, MaskingError>>()?;
         let active = energy
             .iter()
             .map(|e| {
@@ -504,15 +523,11 @@ mod tests {
 
     /// Frames from a level function `(frame, band) → dB`.
     fn frames(n: usize, level: impl Fn(usize, usize) -> f64) -> BandFrames {
-        BandFrames {
-            hop_s: FRAME_HOP_S,
-            window_s: 0.1,
-            bands: BANDS,
-            db: (0..n)
-                .flat_map(|t| (0..BANDS).map(move |b| (t, b)))
-                .map(|(t, b)| level(t, b) as f32)
-                .collect(),
-        }
+        let db: Vec<f32> = (0..n)
+            .flat_map(|t| (0..BANDS).map(move |b| (t, b)))
+            .map(|(t, b)| level(t, b) as f32)
+            .collect();
+        BandFrames::from_db(FRAME_HOP_S, 0.1, BANDS, &db).unwrap()
     }
 
     fn silent_except(b: usize, db: f64) -> impl Fn(usize, usize) -> f64 {
@@ -691,32 +706,21 @@ mod tests {
             model.audibility(&[0.0], 400.0, &crit),
             Err(MaskingError::PlaybackLevel(400.0))
         );
-        let wrong = BandFrames {
-            bands: 24,
-            ..a.clone()
-        };
+        let db = a.to_vec().unwrap();
+        let wrong = BandFrames::from_db(FRAME_HOP_S, 0.1, 24, &db).unwrap();
         assert!(matches!(
             MaskingModel::new(&[&a, &wrong]),
             Err(MaskingError::Bands { track: 1, .. })
         ));
-        let slow = BandFrames {
-            hop_s: 0.1,
-            ..a.clone()
-        };
+        let slow = BandFrames::from_db(0.1, 0.1, BANDS, &db).unwrap();
         assert!(matches!(
             MaskingModel::new(&[&slow]),
             Err(MaskingError::Hop { track: 0, .. })
         ));
         // No tracks, empty tracks, NaN levels: defined results.
         assert_eq!(audibility(&[], &[], 85.0).unwrap(), vec![]);
-        let empty = BandFrames {
-            db: vec![],
-            ..a.clone()
-        };
-        let nan = BandFrames {
-            db: vec![f32::NAN; 10 * BANDS],
-            ..a.clone()
-        };
+        let empty = BandFrames::from_db(FRAME_HOP_S, 0.1, BANDS, &[]).unwrap();
+        let nan = BandFrames::from_db(FRAME_HOP_S, 0.1, BANDS, &[f32::NAN; 10 * BANDS]).unwrap();
         let r = audibility(&[&empty, &nan], &[0.0, 0.0], 85.0).unwrap();
         assert!(
             r.iter()
@@ -761,7 +765,7 @@ mod tests {
         let spectrum = |x: &[f32]| {
             let mut m = SpectrumMeter::new(1, rate);
             m.push(x);
-            m.finish().frames
+            m.finish().unwrap().frames
         };
         let (b, s) = (spectrum(&bed), spectrum(&snare));
         let r = eval(&[&b, &s], &[0.0; 2], 85.0);
