@@ -887,4 +887,51 @@ mod tests {
             r[1].band_smr_db
         );
     }
+
+    /// Peak heap of building a model of `tracks` tracks of `n` frames and evaluating one
+    /// balance, on a one-thread pool (so that every allocation is on the counting thread).
+    fn model_peak(tracks: usize, n: usize) -> i64 {
+        let all: Vec<BandFrames> = (0..tracks)
+            .map(|i| {
+                // Each track plays two turns in three, with its own spectrum.
+                frames(n, move |t, b| {
+                    if (t / 80 + i) % 3 == 0 {
+                        FLOOR_DB
+                    } else {
+                        -30.0 - (b as f64 - 3.0 * i as f64).abs() - ((t * 7 + b) % 5) as f64
+                    }
+                })
+            })
+            .collect();
+        let refs: Vec<&BandFrames> = all.iter().collect();
+        let gains = vec![0.0; tracks];
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let (r, peak) = pool.install(|| {
+            crate::test_heap::peak_of(|| {
+                MaskingModel::new(&refs)
+                    .unwrap()
+                    .audibility(&gains, 85.0, &AudibilityCriterion::default())
+                    .unwrap()
+            })
+        });
+        assert!(r.iter().all(|t| t.active_frames > 0));
+        peak
+    }
+
+    #[test]
+    fn the_model_streams_the_band_frames() {
+        let tracks = 8;
+        let (short, long) = (model_peak(tracks, 1_200), model_peak(tracks, 12_000));
+        let per_track_frame = (long - short) as f64 / (tracks * 10_800) as f64;
+        // What grows: each track's per-frame result (8 B) and activity (1 B), and per frame
+        // the mix level and one track's levels while the model is built (8 B each). Frames
+        // held in memory would add 124 B per track and frame, and their mix 248 B per frame.
+        assert!(
+            per_track_frame < 16.0,
+            "the masking model holds the band frames: {per_track_frame:.1} B per track and frame"
+        );
+    }
 }

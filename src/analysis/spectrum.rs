@@ -1068,4 +1068,30 @@ mod tests {
         assert!(s.centroid_hz.unwrap().is_finite());
         assert!(s.third_octave_db.iter().all(|l| l.is_finite()));
     }
+
+    /// Peak heap of the meter over `secs` of 48 kHz noise, generated block by block (the
+    /// signal itself is never held).
+    fn meter_peak(secs: usize) -> i64 {
+        let rate = 48_000u32;
+        let mut rng = Rng(11);
+        let (frames, peak) = crate::test_heap::peak_of(|| {
+            let mut m = SpectrumMeter::new(1, rate);
+            for _ in 0..secs {
+                m.push(&rng.noise(rate as usize, 0.1));
+            }
+            m.finish().unwrap().frames
+        });
+        assert_eq!(frames.frames(), secs * 20);
+        peak
+    }
+
+    #[test]
+    fn band_frames_stay_out_of_memory() {
+        let (short, long) = (meter_peak(20), meter_peak(180));
+        // In memory the extra 160 s of frames would take 3 200 × 31 × 4 = 397 kB.
+        assert!(
+            long <= short + 16_384,
+            "the band frames' memory grows with length: 20 s {short} B, 180 s {long} B"
+        );
+    }
 }
