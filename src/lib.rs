@@ -20,6 +20,8 @@ pub mod report;
 pub mod session;
 
 mod pipeline;
+#[cfg(test)]
+pub(crate) mod test_heap;
 
 pub use batch::{BatchOptions, BatchReport, batch};
 pub use error::Error;

@@ -322,10 +322,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 })
             };
             if json {
+                let role_features = results
+                    .iter()
+                    .map(|(_, _, a)| mixwright::analysis::role::features(a))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(Error::Spool)?;
                 let v: Vec<_> = results
                     .iter()
+                    .zip(role_features)
                     .enumerate()
-                    .map(|(i, (info, frames, a))| {
+                    .map(|(i, ((info, frames, a), role_features))| {
                         let s = &a.spectrum;
                         serde_json::json!({
                             "file": info.path.display().to_string(),
@@ -344,7 +350,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                             "tempo_bpm": a.tempo.map(|t| t.bpm),
                             "tempo_strength": a.tempo.map(|t| t.strength),
                             "role_guess": a.role_guess,
-                            "role_features": mixwright::analysis::role::features(a).map(|f| {
+                            "role_features": role_features.map(|f| {
                                 mixwright::analysis::role::FEATURES
                                     .iter()
                                     .zip(f)

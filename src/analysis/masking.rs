@@ -41,9 +41,15 @@
 //! apart are heard more easily than this says, so it errs towards "masked"); below ~100 Hz
 //! the short-time bands are smeared by the window (see [`crate::analysis::spectrum`]).
 
+use std::io;
+use std::sync::Arc;
+
 use rayon::prelude::*;
 
-use crate::analysis::spectrum::{BandFrames, FRAME_HOP_S, THIRD_OCTAVE_BANDS, third_octave_band};
+use crate::analysis::spectrum::{
+    BAND_FRAME_BLOCK, BandFrames, FRAME_HOP_S, THIRD_OCTAVE_BANDS, third_octave_band,
+};
+use crate::io::spool::{Spool, SpoolWriter};
 
 const BANDS: usize = THIRD_OCTAVE_BANDS;
 /// Spreading tables exist for masker levels 0..=120 dB SPL, in 1 dB steps.
@@ -143,6 +149,14 @@ pub enum MaskingError {
         /// The value given.
         value: f64,
     },
+    /// A track's band frames could not be read back from the temporary folder.
+    #[error("track {track}: cannot read its band frames back: {message}")]
+    Store {
+        /// Index of the track.
+        track: usize,
+        /// The I/O error.
+        message: String,
+    },
     /// The playback level is outside what the model covers.
     #[error("playback level must be within 0..=120 dB SPL, got {0}")]
     PlaybackLevel(f64),
@@ -151,11 +165,16 @@ pub enum MaskingError {
 /// Tracks prepared for repeated masking evaluations: band energies in linear form, which
 /// frames each track plays in, and the spreading tables. Build once per session, then call
 /// [`MaskingModel::audibility`] for each balance to try; nothing is re-rendered.
+///
+/// The energies stay on disk (one [`Spool`] per track) and every evaluation streams them
+/// [`BAND_FRAME_BLOCK`] frames at a time, all tracks together: memory holds one block of
+/// every track plus a byte per track and frame (activity) and, per evaluation, a few bytes
+/// per frame (the mix level and each track's per-frame result).
 #[derive(Debug, Clone)]
 pub struct MaskingModel {
     frames: usize,
-    /// Per track: band energies at unit gain, frame-major.
-    energy: Vec<Vec<f32>>,
+    /// Per track: band energies at unit gain, frame-major (past its end: silence).
+    energy: Vec<Arc<Spool>>,
     /// Per track: whether it plays in each frame.
     active: Vec<Vec<bool>>,
     /// K-weighting power gain at each band centre.
@@ -227,17 +246,17 @@ impl MaskingModel {
     /// lengths are fine: missing frames are silence.
     pub fn new(tracks: &[&BandFrames]) -> Result<MaskingModel, MaskingError> {
         for (i, t) in tracks.iter().enumerate() {
-            if t.bands != BANDS {
+            if t.bands() != BANDS {
                 return Err(MaskingError::Bands {
                     track: i,
-                    got: t.bands,
+                    got: t.bands(),
                     expected: BANDS,
                 });
             }
-            if (t.hop_s - FRAME_HOP_S).abs() > 1e-9 {
+            if (t.hop_s() - FRAME_HOP_S).abs() > 1e-9 {
                 return Err(MaskingError::Hop {
                     track: i,
-                    got: t.hop_s,
+                    got: t.hop_s(),
                     expected: FRAME_HOP_S,
                 });
             }
@@ -245,34 +264,41 @@ impl MaskingModel {
         let frames = tracks.iter().map(|t| t.frames()).max().unwrap_or(0);
         let centres: Vec<f64> = (0..BANDS).map(|b| third_octave_band(b).centre_hz).collect();
         let k_weight: [f64; BANDS] = std::array::from_fn(|b| k_weighting(centres[b]));
-        let energy: Vec<Vec<f32>> = tracks
-            .iter()
-            .map(|t| {
-                let mut e = vec![0.0f32; frames * BANDS];
-                for (o, &db) in e.iter_mut().zip(&t.db[..t.frames() * BANDS]) {
-                    // A non-finite level (from a hand-edited file) counts as silence.
-                    *o = if db.is_finite() {
-                        10f32.powf(db / 10.0)
-                    } else {
-                        0.0
-                    };
+        let (energy, active) = tracks
+            .par_iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let store = |e: io::Error| MaskingError::Store {
+                    track: i,
+                    message: e.to_string(),
+                };
+                let mut out = SpoolWriter::new(BANDS).map_err(store)?;
+                let mut levels = Vec::with_capacity(frames);
+                let mut e = Vec::new();
+                let mut blocks = t.blocks(BAND_FRAME_BLOCK);
+                while let Some(block) = blocks.next_block().map_err(store)? {
+                    e.clear();
+                    e.extend(block.iter().map(|&db| {
+                        // A non-finite level (from a hand-edited file) counts as silence.
+                        if db.is_finite() {
+                            10f32.powf(db / 10.0)
+                        } else {
+                            0.0
+                        }
+                    }));
+                    out.write(&e).map_err(store)?;
+                    levels.extend(e.chunks_exact(BANDS).map(|f| frame_level(f, &k_weight)));
                 }
-                e
+                // Frames past the end of a shorter track are silence.
+                levels.resize(frames, frame_level(&[0.0; BANDS], &k_weight));
+                Ok((
+                    Arc::new(out.finish().map_err(store)?),
+                    active_frames(&levels),
+                ))
             })
-            .collect();
-        let active = energy
-            .iter()
-            .map(|e| {
-                let levels: Vec<f64> = e
-                    .chunks_exact(BANDS)
-                    .map(|f| {
-                        let p: f64 = f.iter().zip(&k_weight).map(|(&x, k)| x as f64 * k).sum();
-                        10.0 * p.max(1e-30).log10()
-                    })
-                    .collect();
-                active_frames(&levels)
-            })
-            .collect();
+            .collect::<Result<Vec<_>, MaskingError>>()?
+            .into_iter()
+            .unzip();
         let z: Vec<f64> = centres.iter().map(|&f| bark(f)).collect();
         let offset = std::array::from_fn(|b| {
             let m = if z[b] <= 12.0 { 3.0 } else { 0.25 * z[b] };
@@ -340,19 +366,16 @@ impl MaskingModel {
             return Err(MaskingError::PlaybackLevel(playback_spl));
         }
         let gains: Vec<f64> = gains_db.iter().map(|g| 10f64.powf(g / 10.0)).collect();
-        let mut mix = vec![0.0f64; self.frames * BANDS];
-        for (e, g) in self.energy.iter().zip(&gains) {
-            for (m, &x) in mix.iter_mut().zip(e) {
-                *m += g * x as f64;
-            }
+        // First pass: the level of the mix in each frame, for the calibration.
+        let mut mix_levels = Vec::with_capacity(self.frames);
+        let mut reader = BlockReader::new(self);
+        while reader.next_block(&gains)? {
+            mix_levels.extend(
+                reader.mix[..reader.len * BANDS]
+                    .chunks_exact(BANDS)
+                    .map(|f| frame_level(f, &self.k_weight)),
+            );
         }
-        let mix_levels: Vec<f64> = mix
-            .chunks_exact(BANDS)
-            .map(|f| {
-                let p: f64 = f.iter().zip(&self.k_weight).map(|(x, k)| x * k).sum();
-                10.0 * p.max(1e-30).log10()
-            })
-            .collect();
         let mix_active = active_frames(&mix_levels);
         let playing: Vec<f64> = mix_levels
             .iter()
@@ -378,48 +401,147 @@ impl MaskingModel {
         });
         let ctx = Evaluation {
             model: self,
-            mix: &mix,
             calibration: calibration as f32,
             quiet,
             min_smr: 10f64.powf(criterion.min_smr_db / 10.0) as f32,
             min_share: criterion.min_audible_share,
         };
-        Ok((0..self.tracks())
-            .into_par_iter()
-            .map(|i| ctx.track(i, gains[i] as f32))
-            .collect())
+        // Second pass: every track against the rest, block by block.
+        let mut states: Vec<TrackState> = (0..self.tracks())
+            .map(|_| TrackState::new(self.frames))
+            .collect();
+        let mut reader = BlockReader::new(self);
+        while reader.next_block(&gains)? {
+            let block = &reader;
+            states
+                .par_iter_mut()
+                .enumerate()
+                .for_each(|(i, st)| ctx.block(i, gains[i] as f32, st, block));
+        }
+        Ok(states.into_iter().map(TrackState::finish).collect())
+    }
+}
+
+/// K-weighted level of one frame of band energies, dB.
+fn frame_level<T: Copy + Into<f64>>(f: &[T], k_weight: &[f64; BANDS]) -> f64 {
+    let p: f64 = f.iter().zip(k_weight).map(|(&x, k)| x.into() * k).sum();
+    10.0 * p.max(1e-30).log10()
+}
+
+/// Reads the tracks' energies block by block, all tracks at the same frames, and sums the
+/// mix of each block.
+struct BlockReader<'a> {
+    model: &'a MaskingModel,
+    /// First frame of the current block.
+    start: usize,
+    /// Frames in the current block.
+    len: usize,
+    /// Per track: the current block's energies at unit gain.
+    energy: Vec<Vec<f32>>,
+    /// The current block's mix energies (all tracks after their gains).
+    mix: Vec<f64>,
+}
+
+impl<'a> BlockReader<'a> {
+    fn new(model: &'a MaskingModel) -> Self {
+        BlockReader {
+            model,
+            start: 0,
+            len: 0,
+            energy: vec![vec![0.0; BAND_FRAME_BLOCK * BANDS]; model.tracks()],
+            mix: vec![0.0; BAND_FRAME_BLOCK * BANDS],
+        }
+    }
+
+    /// Loads the next block; `false` when done.
+    fn next_block(&mut self, gains: &[f64]) -> Result<bool, MaskingError> {
+        let start = self.start + self.len;
+        if start >= self.model.frames {
+            return Ok(false);
+        }
+        self.len = (self.model.frames - start).min(BAND_FRAME_BLOCK);
+        let n = self.len * BANDS;
+        let mix = &mut self.mix[..n];
+        mix.fill(0.0);
+        for (i, (store, e)) in self.model.energy.iter().zip(&mut self.energy).enumerate() {
+            store
+                .read(start as u64, &mut e[..n])
+                .map_err(|err| MaskingError::Store {
+                    track: i,
+                    message: err.to_string(),
+                })?;
+            for (m, &x) in mix.iter_mut().zip(&e[..n]) {
+                *m += gains[i] * x as f64;
+            }
+        }
+        self.start = start;
+        Ok(true)
     }
 }
 
 /// The per-call state shared by the per-track evaluations.
 struct Evaluation<'a> {
     model: &'a MaskingModel,
-    mix: &'a [f64],
     calibration: f32,
     quiet: [f32; BANDS],
     min_smr: f32,
     min_share: f64,
 }
 
+/// What one track has gathered so far over the blocks of an evaluation.
+struct TrackState {
+    smr_sum: [f64; BANDS],
+    counted: [usize; BANDS],
+    masked: [usize; BANDS],
+    frame_share: Vec<Option<f32>>,
+    active: usize,
+    unmasked: usize,
+    share_sum: f64,
+}
+
+impl TrackState {
+    fn new(frames: usize) -> Self {
+        TrackState {
+            smr_sum: [0.0; BANDS],
+            counted: [0; BANDS],
+            masked: [0; BANDS],
+            frame_share: vec![None; frames],
+            active: 0,
+            unmasked: 0,
+            share_sum: 0.0,
+        }
+    }
+
+    fn finish(self) -> TrackAudibility {
+        let counted = self.counted;
+        let per_band = |v: &[f64; BANDS]| -> Vec<Option<f64>> {
+            (0..BANDS)
+                .map(|b| (counted[b] > 0).then(|| v[b] / counted[b] as f64))
+                .collect()
+        };
+        let active = self.active;
+        TrackAudibility {
+            active_frames: active,
+            share_unmasked: (active > 0).then(|| self.unmasked as f64 / active as f64),
+            mean_audible_share: (active > 0).then(|| self.share_sum / active as f64),
+            band_smr_db: per_band(&self.smr_sum),
+            band_masked_fraction: per_band(&self.masked.map(|x| x as f64)),
+            frame_audible_share: self.frame_share,
+        }
+    }
+}
+
 impl Evaluation<'_> {
-    fn track(&self, i: usize, gain: f32) -> TrackAudibility {
+    /// Track `i` at `gain` over the frames of the block `r` holds.
+    fn block(&self, i: usize, gain: f32, st: &mut TrackState, r: &BlockReader) {
         let m = self.model;
-        let mut smr_sum = [0.0f64; BANDS];
-        let mut counted = [0usize; BANDS];
-        let mut masked = [0usize; BANDS];
-        let mut frame_share = vec![None; m.frames];
-        let (mut active, mut unmasked, mut share_sum) = (0usize, 0usize, 0.0f64);
+        let (start, mix_block, own_block) = (r.start, &r.mix, &r.energy[i]);
         let mut masker = [0.0f32; BANDS];
         let mut excitation = [0.0f32; BANDS];
-        for (t, (share_out, _)) in frame_share
-            .iter_mut()
-            .zip(&m.active[i])
-            .enumerate()
-            .filter(|(_, (_, a))| **a)
-        {
-            active += 1;
-            let own = &m.energy[i][t * BANDS..(t + 1) * BANDS];
-            let mix = &self.mix[t * BANDS..(t + 1) * BANDS];
+        for k in (0..r.len).filter(|&k| m.active[i][start + k]) {
+            st.active += 1;
+            let own = &own_block[k * BANDS..(k + 1) * BANDS];
+            let mix = &mix_block[k * BANDS..(k + 1) * BANDS];
             for b in 0..BANDS {
                 masker[b] = (mix[b] - (gain * own[b]) as f64).max(0.0) as f32;
             }
@@ -448,10 +570,10 @@ impl Evaluation<'_> {
                 if audible {
                     heard += sensation;
                 } else {
-                    masked[b] += 1;
+                    st.masked[b] += 1;
                 }
-                counted[b] += 1;
-                smr_sum[b] += fast_db(smr).clamp(-SMR_CLAMP_DB, SMR_CLAMP_DB) as f64;
+                st.counted[b] += 1;
+                st.smr_sum[b] += fast_db(smr).clamp(-SMR_CLAMP_DB, SMR_CLAMP_DB) as f64;
             }
             let share = if total > 0.0 {
                 (heard / total) as f64
@@ -459,23 +581,10 @@ impl Evaluation<'_> {
                 0.0
             };
             if share >= self.min_share && total > 0.0 {
-                unmasked += 1;
+                st.unmasked += 1;
             }
-            share_sum += share;
-            *share_out = Some(share as f32);
-        }
-        let per_band = |v: &[f64; BANDS]| -> Vec<Option<f64>> {
-            (0..BANDS)
-                .map(|b| (counted[b] > 0).then(|| v[b] / counted[b] as f64))
-                .collect()
-        };
-        TrackAudibility {
-            active_frames: active,
-            share_unmasked: (active > 0).then(|| unmasked as f64 / active as f64),
-            mean_audible_share: (active > 0).then(|| share_sum / active as f64),
-            band_smr_db: per_band(&smr_sum),
-            band_masked_fraction: per_band(&masked.map(|x| x as f64)),
-            frame_audible_share: frame_share,
+            st.share_sum += share;
+            st.frame_share[start + k] = Some(share as f32);
         }
     }
 }
@@ -504,15 +613,11 @@ mod tests {
 
     /// Frames from a level function `(frame, band) → dB`.
     fn frames(n: usize, level: impl Fn(usize, usize) -> f64) -> BandFrames {
-        BandFrames {
-            hop_s: FRAME_HOP_S,
-            window_s: 0.1,
-            bands: BANDS,
-            db: (0..n)
-                .flat_map(|t| (0..BANDS).map(move |b| (t, b)))
-                .map(|(t, b)| level(t, b) as f32)
-                .collect(),
-        }
+        let db: Vec<f32> = (0..n)
+            .flat_map(|t| (0..BANDS).map(move |b| (t, b)))
+            .map(|(t, b)| level(t, b) as f32)
+            .collect();
+        BandFrames::from_db(FRAME_HOP_S, 0.1, BANDS, &db).unwrap()
     }
 
     fn silent_except(b: usize, db: f64) -> impl Fn(usize, usize) -> f64 {
@@ -691,32 +796,21 @@ mod tests {
             model.audibility(&[0.0], 400.0, &crit),
             Err(MaskingError::PlaybackLevel(400.0))
         );
-        let wrong = BandFrames {
-            bands: 24,
-            ..a.clone()
-        };
+        let db = a.to_vec().unwrap();
+        let wrong = BandFrames::from_db(FRAME_HOP_S, 0.1, 24, &db).unwrap();
         assert!(matches!(
             MaskingModel::new(&[&a, &wrong]),
             Err(MaskingError::Bands { track: 1, .. })
         ));
-        let slow = BandFrames {
-            hop_s: 0.1,
-            ..a.clone()
-        };
+        let slow = BandFrames::from_db(0.1, 0.1, BANDS, &db).unwrap();
         assert!(matches!(
             MaskingModel::new(&[&slow]),
             Err(MaskingError::Hop { track: 0, .. })
         ));
         // No tracks, empty tracks, NaN levels: defined results.
         assert_eq!(audibility(&[], &[], 85.0).unwrap(), vec![]);
-        let empty = BandFrames {
-            db: vec![],
-            ..a.clone()
-        };
-        let nan = BandFrames {
-            db: vec![f32::NAN; 10 * BANDS],
-            ..a.clone()
-        };
+        let empty = BandFrames::from_db(FRAME_HOP_S, 0.1, BANDS, &[]).unwrap();
+        let nan = BandFrames::from_db(FRAME_HOP_S, 0.1, BANDS, &[f32::NAN; 10 * BANDS]).unwrap();
         let r = audibility(&[&empty, &nan], &[0.0, 0.0], 85.0).unwrap();
         assert!(
             r.iter()
@@ -761,7 +855,7 @@ mod tests {
         let spectrum = |x: &[f32]| {
             let mut m = SpectrumMeter::new(1, rate);
             m.push(x);
-            m.finish().frames
+            m.finish().unwrap().frames
         };
         let (b, s) = (spectrum(&bed), spectrum(&snare));
         let r = eval(&[&b, &s], &[0.0; 2], 85.0);
@@ -791,6 +885,53 @@ mod tests {
             r[1].share_unmasked.unwrap() < 0.1,
             "steady {:?}",
             r[1].band_smr_db
+        );
+    }
+
+    /// Peak heap of building a model of `tracks` tracks of `n` frames and evaluating one
+    /// balance, on a one-thread pool (so that every allocation is on the counting thread).
+    fn model_peak(tracks: usize, n: usize) -> i64 {
+        let all: Vec<BandFrames> = (0..tracks)
+            .map(|i| {
+                // Each track plays two turns in three, with its own spectrum.
+                frames(n, move |t, b| {
+                    if (t / 80 + i) % 3 == 0 {
+                        FLOOR_DB
+                    } else {
+                        -30.0 - (b as f64 - 3.0 * i as f64).abs() - ((t * 7 + b) % 5) as f64
+                    }
+                })
+            })
+            .collect();
+        let refs: Vec<&BandFrames> = all.iter().collect();
+        let gains = vec![0.0; tracks];
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let (r, peak) = pool.install(|| {
+            crate::test_heap::peak_of(|| {
+                MaskingModel::new(&refs)
+                    .unwrap()
+                    .audibility(&gains, 85.0, &AudibilityCriterion::default())
+                    .unwrap()
+            })
+        });
+        assert!(r.iter().all(|t| t.active_frames > 0));
+        peak
+    }
+
+    #[test]
+    fn the_model_streams_the_band_frames() {
+        let tracks = 8;
+        let (short, long) = (model_peak(tracks, 1_200), model_peak(tracks, 12_000));
+        let per_track_frame = (long - short) as f64 / (tracks * 10_800) as f64;
+        // What grows: each track's per-frame result (8 B) and activity (1 B), and per frame
+        // the mix level and one track's levels while the model is built (8 B each). Frames
+        // held in memory would add 124 B per track and frame, and their mix 248 B per frame.
+        assert!(
+            per_track_frame < 16.0,
+            "the masking model holds the band frames: {per_track_frame:.1} B per track and frame"
         );
     }
 }

@@ -73,12 +73,12 @@ pub fn analyze_track(spool: &Spool, rate: u32) -> std::io::Result<TrackAnalysis>
     let mut a = TrackAnalysis {
         activity: activity::activity(&loudness.momentary_lufs, duration_s),
         loudness,
-        spectrum: spectrum.finish(),
+        spectrum: spectrum.finish()?,
         problems: problems.finish(),
         tempo: tempo::estimate(&onset.flux, onset.hop_s),
         onset,
         role_guess: None,
     };
-    a.role_guess = role::guess(&a);
+    a.role_guess = role::guess(&a)?;
     Ok(a)
 }

@@ -15,10 +15,13 @@
 //! live in `role_model.rs`, written by `scripts/role_accuracy.py --fit` from the benchmark
 //! corpus (see that script for the fit and its held-out accuracy).
 
+use std::io;
+
 use serde::{Deserialize, Serialize};
 
 use super::TrackAnalysis;
 use super::role_model::{CENTROIDS, SCALE, TEMPERATURE};
+use super::spectrum::BAND_FRAME_BLOCK;
 use crate::engineer::roles::Role;
 
 /// Names of the features, in the order of [`features`] and of the model's constants.
@@ -75,12 +78,14 @@ fn quantile(v: &mut [f64], q: f64) -> f64 {
     v[((v.len() - 1) as f64 * q).round() as usize]
 }
 
-/// The features of a track, in [`FEATURES`] order; `None` for a silent track.
-pub fn features(a: &TrackAnalysis) -> Option<[f64; FEATURES.len()]> {
+/// The features of a track, in [`FEATURES`] order; `None` for a silent track. Fails only
+/// when the band frames cannot be read back from the temporary folder.
+pub fn features(a: &TrackAnalysis) -> io::Result<Option<[f64; FEATURES.len()]>> {
     let s = &a.spectrum;
     let l = &a.loudness;
-    let centroid = s.centroid_hz?;
-    let active = l.active_lufs?;
+    let (Some(centroid), Some(active)) = (s.centroid_hz, l.active_lufs) else {
+        return Ok(None);
+    };
     let powers: Vec<f64> = s
         .third_octave_db
         .iter()
@@ -114,17 +119,15 @@ pub fn features(a: &TrackAnalysis) -> Option<[f64; FEATURES.len()]> {
         .count();
     let playing_s = (duration * l.active_fraction).max(a.onset.hop_s);
 
-    let frames = &s.frames;
-    let mut levels: Vec<f64> = (0..frames.frames())
-        .map(|t| {
-            let p: f64 = frames
-                .frame(t)
-                .iter()
-                .map(|&d| 10f64.powf(d as f64 / 10.0))
-                .sum();
+    // One level per frame (8 bytes per 50 ms, for the quantiles), read block by block.
+    let mut levels: Vec<f64> = Vec::with_capacity(s.frames.frames());
+    let mut blocks = s.frames.blocks(BAND_FRAME_BLOCK);
+    while let Some(block) = blocks.next_block()? {
+        levels.extend(block.chunks_exact(s.frames.bands().max(1)).map(|f| {
+            let p: f64 = f.iter().map(|&d| 10f64.powf(d as f64 / 10.0)).sum();
             10.0 * p.max(1e-15).log10()
-        })
-        .collect();
+        }));
+    }
     let sustain = if levels.is_empty() {
         0.0
     } else {
@@ -141,7 +144,7 @@ pub fn features(a: &TrackAnalysis) -> Option<[f64; FEATURES.len()]> {
         .as_ref()
         .and_then(|st| st.side_to_mid_db)
         .map_or(FLOOR_DB, |v| v.clamp(FLOOR_DB, 10.0));
-    Some([
+    Ok(Some([
         (centroid / 1000.0).log2(),
         s.tilt_db_per_octave.unwrap_or(0.0),
         band(BROAD_BANDS[0]),
@@ -159,12 +162,12 @@ pub fn features(a: &TrackAnalysis) -> Option<[f64; FEATURES.len()]> {
             .map_or(FLOOR_DB / 10.0, |f| f.max(1e-6).ln()),
         sustain,
         a.onset.harmonicity.unwrap_or(0.0),
-    ])
+    ]))
 }
 
 /// Guesses the role of a track from its features; `None` for a silent track.
-pub fn guess(a: &TrackAnalysis) -> Option<RoleGuess> {
-    classify(&features(a)?)
+pub fn guess(a: &TrackAnalysis) -> io::Result<Option<RoleGuess>> {
+    Ok(features(a)?.and_then(|f| classify(&f)))
 }
 
 /// Nearest centroid in the standardised feature space, with its posterior.
@@ -288,16 +291,16 @@ mod tests {
 
     #[test]
     fn a_kick_is_not_a_hi_hat() {
-        let k = guess(&analyse(kick)).unwrap();
-        let h = guess(&analyse(hat)).unwrap();
+        let k = guess(&analyse(kick)).unwrap().unwrap();
+        let h = guess(&analyse(hat)).unwrap().unwrap();
         assert_eq!(k.role, Role::Kick, "{k:?}");
         assert_eq!(h.role, Role::HiHat, "{h:?}");
     }
 
     #[test]
     fn a_bass_line_is_not_a_vocal() {
-        let b = guess(&analyse(bass)).unwrap();
-        let v = guess(&analyse(vocal)).unwrap();
+        let b = guess(&analyse(bass)).unwrap().unwrap();
+        let v = guess(&analyse(vocal)).unwrap().unwrap();
         assert_eq!(b.role, Role::Bass, "{b:?}");
         // The corpus's vocals are espeak-ng voices, sparser and spikier than this line:
         // the model cannot be trusted to name it a vocal, only to keep it out of the low end.
@@ -310,8 +313,8 @@ mod tests {
     #[test]
     fn features_follow_the_signal() {
         let (k, h) = (
-            features(&analyse(kick)).unwrap(),
-            features(&analyse(hat)).unwrap(),
+            features(&analyse(kick)).unwrap().unwrap(),
+            features(&analyse(hat)).unwrap().unwrap(),
         );
         let at = |f: &[f64; FEATURES.len()], name: &str| {
             f[FEATURES.iter().position(|&n| n == name).unwrap()]
@@ -327,7 +330,7 @@ mod tests {
 
     #[test]
     fn silence_has_no_guess() {
-        assert_eq!(guess(&analyse(|_, _| 0.0)), None);
+        assert_eq!(guess(&analyse(|_, _| 0.0)).unwrap(), None);
     }
 
     #[test]

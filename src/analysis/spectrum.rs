@@ -25,11 +25,14 @@
 //! scale: a full-scale sine reads −3.01 dB, white noise of RMS 0.1 reads −20 dB summed over
 //! all bands. A level that is empty (silence, or a band above Nyquist) reads [`FLOOR_DB`].
 
+use std::io;
 use std::sync::Arc;
 
 use realfft::num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
 use serde::{Deserialize, Serialize};
+
+use crate::io::spool::{Spool, SpoolBlocks, SpoolWriter};
 
 /// Time between short-time frames, seconds.
 pub const FRAME_HOP_S: f64 = 0.05;
@@ -107,33 +110,141 @@ pub fn erb_band(i: usize) -> Band {
     }
 }
 
-/// Short-time third-octave band levels of a track: what the masking and level stages read.
+/// Short-time third-octave band levels of a track: what the masking and role stages read.
 ///
-/// Frame `t`, band `b` is `db[t * bands + b]`, in dB (mean square per channel, floored at
-/// [`FLOOR_DB`]). f32 keeps it compact: a 4-minute track is 4 800 frames × 31 bands.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Frame `t`, band `b` is the level in dB (mean square per channel, floored at
+/// [`FLOOR_DB`]). The frames are parked on disk in a [`Spool`] (one "channel" per band) and
+/// read back in blocks, so memory does not grow with the song: 31 bands every 50 ms are
+/// 0.15 MB per track-minute, 286 MB for 32 tracks × 60 minutes. Clones share the store.
+///
+/// Serialised as `{hop_s, window_s, bands, db}` with `db` frame-major.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(into = "BandFramesData", try_from = "BandFramesData")]
 pub struct BandFrames {
-    /// Time between frames, seconds ([`FRAME_HOP_S`]); frame `t` is centred at `(t + 0.5)·hop_s`.
-    pub hop_s: f64,
-    /// Actual analysis window, seconds.
-    pub window_s: f64,
-    /// Bands per frame ([`THIRD_OCTAVE_BANDS`]).
-    pub bands: usize,
-    /// Band levels, frame-major, dB.
-    pub db: Vec<f32>,
+    hop_s: f64,
+    window_s: f64,
+    bands: usize,
+    /// `None` when there are no frames (or no bands).
+    store: Option<Arc<Spool>>,
+}
+
+/// The serialised form of [`BandFrames`].
+#[derive(Serialize, Deserialize)]
+struct BandFramesData {
+    hop_s: f64,
+    window_s: f64,
+    bands: usize,
+    db: Vec<f32>,
+}
+
+impl From<BandFrames> for BandFramesData {
+    fn from(f: BandFrames) -> Self {
+        // serde's `into` cannot fail; an unreadable temporary file serialises as no frames.
+        let db = f.to_vec().unwrap_or_default();
+        BandFramesData {
+            hop_s: f.hop_s,
+            window_s: f.window_s,
+            bands: f.bands,
+            db,
+        }
+    }
+}
+
+impl TryFrom<BandFramesData> for BandFrames {
+    type Error = io::Error;
+
+    fn try_from(d: BandFramesData) -> io::Result<Self> {
+        BandFrames::from_db(d.hop_s, d.window_s, d.bands, &d.db)
+    }
+}
+
+impl PartialEq for BandFrames {
+    /// Same grid and the same levels (read back from both stores); an unreadable store
+    /// equals nothing.
+    fn eq(&self, other: &Self) -> bool {
+        self.hop_s == other.hop_s
+            && self.window_s == other.window_s
+            && self.bands == other.bands
+            && self.frames() == other.frames()
+            && matches!((self.to_vec(), other.to_vec()), (Ok(a), Ok(b)) if a == b)
+    }
 }
 
 impl BandFrames {
-    /// Number of frames.
-    pub fn frames(&self) -> usize {
-        self.db.len().checked_div(self.bands).unwrap_or(0)
+    /// Frames of `bands` levels every `hop_s` from frame-major levels `db` (a trailing
+    /// partial frame is dropped), stored on disk.
+    pub fn from_db(hop_s: f64, window_s: f64, bands: usize, db: &[f32]) -> io::Result<Self> {
+        let whole = db.len() / bands.max(1) * bands;
+        let store = if whole > 0 {
+            let mut w = SpoolWriter::new(bands)?;
+            w.write(&db[..whole])?;
+            Some(Arc::new(w.finish()?))
+        } else {
+            None
+        };
+        Ok(BandFrames {
+            hop_s,
+            window_s,
+            bands,
+            store,
+        })
     }
 
-    /// The band levels of frame `t` (empty past the end).
-    pub fn frame(&self, t: usize) -> &[f32] {
-        let start = (t * self.bands).min(self.db.len());
-        let end = ((t + 1) * self.bands).min(self.db.len());
-        &self.db[start..end]
+    /// Time between frames, seconds ([`FRAME_HOP_S`]); frame `t` is centred at `(t + 0.5)·hop_s`.
+    pub fn hop_s(&self) -> f64 {
+        self.hop_s
+    }
+
+    /// Actual analysis window, seconds.
+    pub fn window_s(&self) -> f64 {
+        self.window_s
+    }
+
+    /// Bands per frame ([`THIRD_OCTAVE_BANDS`]).
+    pub fn bands(&self) -> usize {
+        self.bands
+    }
+
+    /// Number of frames.
+    pub fn frames(&self) -> usize {
+        self.store.as_ref().map_or(0, |s| s.frames() as usize)
+    }
+
+    /// Iterates over the frames in blocks of at most `frames_per_block` frames (frame-major
+    /// levels, a whole number of frames each).
+    pub fn blocks(&self, frames_per_block: usize) -> BandFrameBlocks<'_> {
+        BandFrameBlocks(
+            self.store
+                .as_ref()
+                .map(|s| s.blocks(frames_per_block.max(1))),
+        )
+    }
+
+    /// All levels, frame-major: for short tracks and tests (a whole song's frames at once is
+    /// what the store exists to avoid).
+    pub fn to_vec(&self) -> io::Result<Vec<f32>> {
+        let mut all = Vec::with_capacity(self.frames() * self.bands);
+        let mut blocks = self.blocks(BAND_FRAME_BLOCK);
+        while let Some(b) = blocks.next_block()? {
+            all.extend_from_slice(b);
+        }
+        Ok(all)
+    }
+}
+
+/// Frames per block when band frames are read back: 12.8 s, 32 kB of levels.
+pub const BAND_FRAME_BLOCK: usize = 256;
+
+/// Block iterator over [`BandFrames`]; see [`BandFrames::blocks`].
+pub struct BandFrameBlocks<'a>(Option<SpoolBlocks<'a>>);
+
+impl BandFrameBlocks<'_> {
+    /// The next block of frame-major levels (shorter at the end), or `None` when done.
+    pub fn next_block(&mut self) -> io::Result<Option<&[f32]>> {
+        match &mut self.0 {
+            Some(b) => b.next_block(),
+            None => Ok(None),
+        }
     }
 }
 
@@ -365,7 +476,7 @@ fn ratio_db(num: f64, den: f64) -> Option<f64> {
 }
 
 /// Streaming spectrum analyser: push interleaved blocks, then [`SpectrumMeter::finish`].
-/// Memory is bounded: about one long window of input plus the short-time frames.
+/// Memory is bounded: about one long window of input; the short-time frames go to disk.
 pub struct SpectrumMeter {
     channels: usize,
     rate: f64,
@@ -373,7 +484,8 @@ pub struct SpectrumMeter {
     short: Stft,
     short_bands: BandMap,
     next_frame: u64,
-    frames_db: Vec<f32>,
+    /// Where the short-time frames go; the first write error is kept for `finish`.
+    frames_out: io::Result<SpoolWriter>,
     power: Vec<f64>,
     band_power: Vec<f64>,
     long: Stft,
@@ -411,7 +523,7 @@ impl SpectrumMeter {
             band_power: vec![0.0; THIRD_OCTAVE_BANDS],
             short_bands,
             next_frame: 0,
-            frames_db: Vec::new(),
+            frames_out: SpoolWriter::new(THIRD_OCTAVE_BANDS),
             long_power: vec![vec![0.0; long.bins()]; channels],
             long_cross: if channels == 2 {
                 vec![0.0; long.bins()]
@@ -448,8 +560,15 @@ impl SpectrumMeter {
             }
         }
         self.short_bands.apply(&self.power, &mut self.band_power);
-        self.frames_db
-            .extend(self.band_power.iter().map(|&p| to_db(p) as f32));
+        if let Ok(out) = &mut self.frames_out {
+            let mut db = [0.0f32; THIRD_OCTAVE_BANDS];
+            for (d, &p) in db.iter_mut().zip(&self.band_power) {
+                *d = to_db(p) as f32;
+            }
+            if let Err(e) = out.write(&db) {
+                self.frames_out = Err(e);
+            }
+        }
         self.next_frame += 1;
     }
 
@@ -488,8 +607,9 @@ impl SpectrumMeter {
         self.framer.release(keep, self.long.len);
     }
 
-    /// The figures for everything pushed; the last frames are completed with silence.
-    pub fn finish(mut self) -> Spectrum {
+    /// The figures for everything pushed; the last frames are completed with silence. Fails
+    /// only when the short-time frames could not be written to the temporary folder.
+    pub fn finish(mut self) -> io::Result<Spectrum> {
         let total = self.framer.received;
         let frames = (total as f64 / (FRAME_HOP_S * self.rate)).ceil() as u64;
         while self.next_frame < frames {
@@ -575,7 +695,8 @@ impl SpectrumMeter {
             }
         });
 
-        Spectrum {
+        let frames = self.frames_out?.finish()?;
+        Ok(Spectrum {
             third_octave_db,
             erb_db: erb_power.iter().map(|&p| to_db(p)).collect(),
             centroid_hz,
@@ -586,9 +707,9 @@ impl SpectrumMeter {
                 hop_s: FRAME_HOP_S,
                 window_s: self.short.len as f64 / self.rate,
                 bands: THIRD_OCTAVE_BANDS,
-                db: self.frames_db,
+                store: (frames.frames() > 0).then(|| Arc::new(frames)),
             },
-        }
+        })
     }
 }
 
@@ -690,7 +811,7 @@ mod tests {
         for chunk in signal.chunks(block * channels) {
             m.push(chunk);
         }
-        m.finish()
+        m.finish().unwrap()
     }
 
     fn band_of(freq: f64) -> usize {
@@ -742,11 +863,11 @@ mod tests {
             assert!(s.low_share.unwrap() < 1e-4);
             assert!(s.stereo.is_none());
             // Short-time frames read the same level away from the edges.
-            let f = &s.frames;
-            assert_eq!(f.frames(), 200);
+            assert_eq!(s.frames.frames(), 200);
+            let f = s.frames.to_vec().unwrap();
             for t in 2..198 {
                 assert!(
-                    (f.frame(t)[b] as f64 + 23.01).abs() < 0.1,
+                    (f[t * THIRD_OCTAVE_BANDS + b] as f64 + 23.01).abs() < 0.1,
                     "{rate} frame {t}"
                 );
             }
@@ -892,12 +1013,13 @@ mod tests {
         let s = analyse(&x, 1, rate, 777);
         let f = &s.frames;
         assert_eq!(f.frames(), 100);
-        assert_eq!(f.bands, THIRD_OCTAVE_BANDS);
-        assert!((f.hop_s - 0.05).abs() < 1e-12 && (f.window_s - 0.102).abs() < 0.001);
+        assert_eq!(f.bands(), THIRD_OCTAVE_BANDS);
+        assert!((f.hop_s() - 0.05).abs() < 1e-12 && (f.window_s() - 0.102).abs() < 0.001);
+        let db = f.to_vec().unwrap();
         let b = band_of(1000.0);
         for t in 0..100 {
             let centre = (t as f64 + 0.5) * FRAME_HOP_S;
-            let level = f.frame(t)[b] as f64;
+            let level = db[t * THIRD_OCTAVE_BANDS + b] as f64;
             if (2.06..2.94).contains(&centre) {
                 assert!((level + 23.01).abs() < 0.2, "frame {t}: {level}");
             } else if !(1.9..3.1).contains(&centre) {
@@ -931,7 +1053,13 @@ mod tests {
 
         let s = analyse(&vec![0.0; 96_000], 2, 48_000, 1024);
         assert_eq!(s.frames.frames(), 20);
-        assert!(s.frames.db.iter().all(|&l| l as f64 == FLOOR_DB));
+        assert!(
+            s.frames
+                .to_vec()
+                .unwrap()
+                .iter()
+                .all(|&l| l as f64 == FLOOR_DB)
+        );
         assert_eq!(s.low_share, None);
 
         // 10 ms of a tone: one frame, finite figures.
@@ -939,5 +1067,31 @@ mod tests {
         assert_eq!(s.frames.frames(), 1);
         assert!(s.centroid_hz.unwrap().is_finite());
         assert!(s.third_octave_db.iter().all(|l| l.is_finite()));
+    }
+
+    /// Peak heap of the meter over `secs` of 48 kHz noise, generated block by block (the
+    /// signal itself is never held).
+    fn meter_peak(secs: usize) -> i64 {
+        let rate = 48_000u32;
+        let mut rng = Rng(11);
+        let (frames, peak) = crate::test_heap::peak_of(|| {
+            let mut m = SpectrumMeter::new(1, rate);
+            for _ in 0..secs {
+                m.push(&rng.noise(rate as usize, 0.1));
+            }
+            m.finish().unwrap().frames
+        });
+        assert_eq!(frames.frames(), secs * 20);
+        peak
+    }
+
+    #[test]
+    fn band_frames_stay_out_of_memory() {
+        let (short, long) = (meter_peak(20), meter_peak(180));
+        // In memory the extra 160 s of frames would take 3 200 × 31 × 4 = 397 kB.
+        assert!(
+            long <= short + 16_384,
+            "the band frames' memory grows with length: 20 s {short} B, 180 s {long} B"
+        );
     }
 }

@@ -1262,70 +1262,6 @@ mod tests {
         assert_eq!(mode(&path), mode(&reference));
     }
 
-    /// Live heap bytes of the current thread, to show the writer's memory is bounded.
-    /// Thread-local so tests running in parallel do not disturb the count.
-    mod heap {
-        use std::alloc::{GlobalAlloc, Layout, System};
-        use std::cell::Cell;
-
-        thread_local! {
-            static LIVE: Cell<i64> = const { Cell::new(0) };
-            static PEAK: Cell<i64> = const { Cell::new(0) };
-        }
-
-        fn add(delta: i64) {
-            let _ = LIVE.try_with(|live| {
-                let v = live.get() + delta;
-                live.set(v);
-                let _ = PEAK.try_with(|p| p.set(p.get().max(v)));
-            });
-        }
-
-        struct Counting;
-
-        // SAFETY: forwards to the system allocator unchanged; only counts sizes.
-        unsafe impl GlobalAlloc for Counting {
-            unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-                let p = unsafe { System.alloc(l) };
-                if !p.is_null() {
-                    add(l.size() as i64);
-                }
-                p
-            }
-            unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-                let p = unsafe { System.alloc_zeroed(l) };
-                if !p.is_null() {
-                    add(l.size() as i64);
-                }
-                p
-            }
-            unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-                unsafe { System.dealloc(p, l) };
-                add(-(l.size() as i64));
-            }
-            unsafe fn realloc(&self, p: *mut u8, l: Layout, new_size: usize) -> *mut u8 {
-                let q = unsafe { System.realloc(p, l, new_size) };
-                if !q.is_null() {
-                    add(new_size as i64 - l.size() as i64);
-                }
-                q
-            }
-        }
-
-        #[global_allocator]
-        static COUNTING: Counting = Counting;
-
-        pub fn live() -> i64 {
-            LIVE.with(Cell::get)
-        }
-        pub fn peak() -> i64 {
-            PEAK.with(Cell::get)
-        }
-        pub fn reset_peak() {
-            PEAK.with(|p| p.set(live()));
-        }
-    }
-
     /// Writes ten minutes of 48 kHz stereo in 4096-frame blocks and watches the heap.
     fn memory_does_not_grow_with_length(format: OutputFormat) {
         const RATE: usize = 48_000;
@@ -1337,8 +1273,8 @@ mod tests {
         let mut block = vec![0f32; 2 * BLOCK];
         let mut live_each_minute = Vec::with_capacity(10);
 
-        let before = heap::live();
-        heap::reset_peak();
+        let before = crate::test_heap::live();
+        crate::test_heap::reset_peak();
         let mut w = AudioWriter::create(&path, format, RATE as u32, 2, &[]).unwrap();
         let mut frames = 0;
         while frames < 600 * RATE {
@@ -1348,10 +1284,10 @@ mod tests {
             w.write(&block).unwrap();
             frames += BLOCK;
             if frames % (60 * RATE) < BLOCK {
-                live_each_minute.push(heap::live() - before);
+                live_each_minute.push(crate::test_heap::live() - before);
             }
         }
-        let peak = heap::peak() - before;
+        let peak = crate::test_heap::peak() - before;
         w.finish().unwrap();
 
         // One minute of 24-bit stereo is 11.5 MB of samples: the writer holds a small fixed
