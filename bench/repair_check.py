@@ -18,6 +18,13 @@ For every song of the corpus, from ``damage.json``:
   the click regions before and after;
 * speed: wall-clock seconds per file, ours and ffmpeg's, in the same run.
 
+Every ffmpeg output is first lined up with the reference: moved earlier by the filter's
+latency, measured on a broadband probe at the file's rate and channel count (afftdn
+delays its output by part of an FFT frame; scored unaligned, its level match failed and
+its figures were meaningless), reported per row as ``latency_<filter>`` (samples). Ours
+are not moved: ``mixwright repair`` compensates its chain's latency (its own test checks
+sample alignment). Lengths and channels are matched to the reference's.
+
 Two runs of ours per file: ``detected`` (what the analysis found decides the repair: the
 shipping path) and ``given`` (the repair switched on from the ground truth, with the noise
 profile from the reference's pauses: measures the DSP alone).
@@ -83,6 +90,47 @@ def run_ffmpeg(src: Path, out: Path, af: str) -> float:
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-af", af, "-c:a", "pcm_f32le",
                     str(out)], check=True)
     return time.perf_counter() - t
+
+
+_LATENCY: dict = {}
+
+
+def tool_latency(af: str, rate: int, channels: int, tmp: Path) -> int:
+    """Samples by which ffmpeg's filter ``af`` delays its output at ``rate``: measured on a
+    broadband probe (3 s of white noise at −20 dBFS), whose cross-correlation with the
+    output has one sharp peak; a music file's (a bass's) is too broad to tell a delay from
+    a filter's phase. Cached per filter, rate and channel count."""
+    key = (af.split("=")[0], rate, channels)
+    if key not in _LATENCY:
+        probe = np.random.default_rng(0).normal(0.0, 0.1, (3 * rate, channels))
+        src = tmp / f"probe-{key[0]}-{rate}-{channels}.wav"
+        out = tmp / f"probe-{key[0]}-{rate}-{channels}-out.wav"
+        sf.write(str(src), probe, rate, subtype="FLOAT")
+        run_ffmpeg(src, out, af)
+        y = read(out)[0].mean(axis=1)
+        x = probe.mean(axis=1)
+        n = 1 << int(np.ceil(np.log2(len(x) + len(y))))
+        xc = np.fft.irfft(np.fft.rfft(y, n) * np.conj(np.fft.rfft(x, n)), n)
+        m = rate // 10
+        lags = np.concatenate([np.arange(0, m + 1), np.arange(-m, 0)])
+        vals = np.concatenate([xc[: m + 1], xc[n - m:]])
+        _LATENCY[key] = int(lags[np.argmax(np.abs(vals))])
+    return _LATENCY[key]
+
+
+def align(y: np.ndarray, ref: np.ndarray, lag: int) -> np.ndarray:
+    """``y`` moved ``lag`` samples earlier (its tool's latency), cut or zero-padded to ref's
+    length, and its channels matched to ref's."""
+    if y.shape[1] != ref.shape[1]:
+        y = np.repeat(y.mean(axis=1, keepdims=True), ref.shape[1], axis=1)
+    out = np.zeros_like(ref)
+    if lag >= 0:
+        seg = y[lag: lag + len(ref)]
+        out[: len(seg)] = seg
+    else:
+        seg = y[: len(ref) + lag]
+        out[-lag: -lag + len(seg)] = seg
+    return out
 
 
 def frame_rms_db(x: np.ndarray, rate: int, frame_s: float = 0.05) -> np.ndarray:
@@ -223,17 +271,20 @@ def main(argv=None) -> int:
             for label, settings in (("detected", None), ("given", given)):
                 out = tmp / f"{song.name}-{Path(name).stem}-{label}.wav"
                 row[f"ours_{label}_s"] = round(run_ours(a.bin, src, out, settings), 3)
-                outs[label] = read(out)[0]
+                outs[label] = align(read(out)[0], ref, 0)
             ff = {}
             if d["hiss"]:
                 nf = max(-80.0, min(-20.0, db(np.mean(x[qm] ** 2)))) if qm.any() else -50.0
                 out = tmp / f"{song.name}-{Path(name).stem}-afftdn.wav"
-                row["afftdn_s"] = round(run_ffmpeg(src, out, f"afftdn=nr=20:nf={nf:.0f}:tn=1"), 3)
-                ff["afftdn"] = read(out)[0]
+                af = f"afftdn=nr=20:nf={nf:.0f}:tn=1"
+                row["afftdn_s"] = round(run_ffmpeg(src, out, af), 3)
+                row["latency_afftdn"] = tool_latency(af, rate, x.shape[1], tmp)
+                ff["afftdn"] = align(read(out)[0], ref, row["latency_afftdn"])
             if d["clip"]:
                 out = tmp / f"{song.name}-{Path(name).stem}-adeclip.wav"
                 row["adeclip_s"] = round(run_ffmpeg(src, out, "adeclip"), 3)
-                ff["adeclip"] = read(out)[0]
+                row["latency_adeclip"] = tool_latency("adeclip", rate, x.shape[1], tmp)
+                ff["adeclip"] = align(read(out)[0], ref, row["latency_adeclip"])
             if d["hiss"] and qm.sum() > 0.2 * rate:
                 row["hiss_dbfs"] = d["hiss"]["rms_dbfs"]
                 for label, y in list(outs.items()) + list(ff.items()):
@@ -261,10 +312,11 @@ def main(argv=None) -> int:
         row = {"song": song.name, "stem": name, "damage": ["clicks (planted, 200)"]}
         out = tmp / f"{song.name}-declick.wav"
         row["ours_given_s"] = round(run_ours(a.bin, src, out, {"declick": {"threshold": 10.0}}), 3)
-        y = read(out)[0]
+        y = align(read(out)[0], clean, 0)
         out = tmp / f"{song.name}-adeclick.wav"
         row["adeclick_s"] = round(run_ffmpeg(src, out, "adeclick"), 3)
-        z = read(out)[0]
+        row["latency_adeclick"] = tool_latency("adeclick", rate, clean.shape[1], tmp)
+        z = align(read(out)[0], clean, row["latency_adeclick"])
         before = snr(clean, clicked, mask)
         row["click_snr_gain_db_given"] = round(snr(clean, y, mask) - before, 2)
         row["click_snr_gain_db_adeclick"] = round(snr(clean, z, mask) - before, 2)
@@ -274,9 +326,39 @@ def main(argv=None) -> int:
         row["change_away_from_clicks_db_adeclick"] = round(db(np.sum((z - clean)[far] ** 2) / np.sum(clean[far] ** 2)), 2)
         rows.append(row)
         print(json.dumps(row), flush=True)
+    summary = summarise(rows)
+    print(json.dumps({"summary": summary}, indent=1), flush=True)
     if a.out:
-        a.out.write_text(json.dumps(rows, indent=1) + "\n")
+        a.out.write_text(json.dumps({"rows": rows, "summary": summary}, indent=1) + "\n")
     return 0
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Means per method over the rows that have the figure: noise floor reduction, largest
+    music-band change, hum reduction, clip and click SNR gains, and seconds per file."""
+    def mean(vals):
+        vals = [v for v in vals if v is not None]
+        return round(float(np.mean(vals)), 2) if vals else None
+
+    out: dict = {}
+    for label in ("detected", "given", "afftdn"):
+        n = [r[f"noise_{label}"] for r in rows if f"noise_{label}" in r]
+        if n:
+            out[f"noise_{label}"] = {
+                "stems": len(n),
+                "reduction_db": mean(v["reduction_db"] for v in n),
+                "reduction_db_min": round(min(v["reduction_db"] for v in n), 2),
+                "music_band_max_dev_db": mean(v["lts_max_dev_db_music_bands"] for v in n),
+                "music_band_max_dev_db_worst": max((v["lts_max_dev_db_music_bands"] or 0.0) for v in n),
+            }
+    for key in ("hum_reduction_db_detected", "hum_reduction_db_given", "clip_snr_gain_db_detected",
+                "clip_snr_gain_db_given", "clip_snr_gain_db_adeclip", "click_snr_gain_db_given",
+                "click_snr_gain_db_adeclick", "change_away_from_clicks_db_given",
+                "change_away_from_clicks_db_adeclick"):
+        out[key] = mean(r.get(key) for r in rows)
+    for key in ("ours_detected_s", "ours_given_s", "afftdn_s", "adeclip_s", "adeclick_s"):
+        out[f"{key}_mean"] = mean(r.get(key) for r in rows)
+    return out
 
 
 if __name__ == "__main__":

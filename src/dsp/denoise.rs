@@ -12,7 +12,11 @@
 //! copy of the same noise rather than a warble.
 //!
 //! The noise power per bin comes from a [`NoiseProfile`] learned on passages where only
-//! the noise plays (the analysis stage finds them).
+//! the noise plays (the analysis stage finds them). Per bin it is the median of the means
+//! of [`PROFILE_CHUNK`] consecutive frames (≈ 0.19 s), not the mean of all frames: a
+//! passage that still holds a note's tail or a breath in part of it (a bass DI's last note
+//! ringing into the "quiet" end of the track) then does not lift the profile in those bins,
+//! which would cut the music there wherever it plays.
 
 use std::sync::Arc;
 
@@ -25,6 +29,10 @@ use crate::dsp::{Processor, db_to_gain};
 const DD_ALPHA: f64 = 0.98;
 /// Frames overlap by 1 − 1/HOPS.
 const HOPS: usize = 4;
+/// Frames averaged per chunk of the noise profile (the profile is the per-bin median of the
+/// chunk means). A mean over 16 frames of noise is within ±25 % (1 σ) of the true power,
+/// so the median of such means sits within a few % of it.
+const PROFILE_CHUNK: usize = 16;
 
 /// FFT length for a sample rate: about 46 ms (2048 at 44.1 kHz), a power of two.
 pub fn fft_len(rate: f64) -> usize {
@@ -58,6 +66,10 @@ pub struct ProfileBuilder {
     pending: Vec<Vec<f32>>,
     sum: Vec<f64>,
     frames: usize,
+    /// Frames in `sum` since the last chunk was closed.
+    chunk_frames: usize,
+    /// The closed chunks' mean power per bin.
+    chunks: Vec<Vec<f32>>,
     scratch: Vec<f32>,
     spectrum: Vec<Complex<f32>>,
 }
@@ -76,6 +88,8 @@ impl ProfileBuilder {
             pending: vec![Vec::new(); channels.max(1)],
             sum: vec![0.0; len / 2 + 1],
             frames: 0,
+            chunk_frames: 0,
+            chunks: Vec::new(),
             scratch: vec![0.0; len],
         }
     }
@@ -108,6 +122,14 @@ impl ProfileBuilder {
                     *acc += f64::from(z.norm_sqr());
                 }
                 self.frames += 1;
+                self.chunk_frames += 1;
+                if self.chunk_frames == PROFILE_CHUNK {
+                    let n = PROFILE_CHUNK as f64;
+                    self.chunks
+                        .push(self.sum.iter().map(|s| (s / n) as f32).collect());
+                    self.sum.fill(0.0);
+                    self.chunk_frames = 0;
+                }
                 pending.drain(..hop);
             }
         }
@@ -118,10 +140,32 @@ impl ProfileBuilder {
         self.pending.iter_mut().for_each(Vec::clear);
     }
 
-    /// The profile, or `None` if no whole frame was seen.
-    pub fn finish(self) -> Option<NoiseProfile> {
-        (self.frames > 0).then(|| NoiseProfile {
-            power: self.sum.iter().map(|s| s / self.frames as f64).collect(),
+    /// The profile, or `None` if no whole frame was seen: per bin the median of the chunk
+    /// means (a last chunk of at least half a chunk counts), or with no whole chunk the mean
+    /// of the frames.
+    pub fn finish(mut self) -> Option<NoiseProfile> {
+        if self.frames == 0 {
+            return None;
+        }
+        if self.chunks.is_empty() || 2 * self.chunk_frames >= PROFILE_CHUNK {
+            let n = self.chunk_frames.max(1) as f64;
+            self.chunks
+                .push(self.sum.iter().map(|s| (s / n) as f32).collect());
+        }
+        let mut column = vec![0.0f32; self.chunks.len()];
+        let power = (0..self.sum.len())
+            .map(|k| {
+                for (c, chunk) in column.iter_mut().zip(&self.chunks) {
+                    *c = chunk[k];
+                }
+                column.sort_unstable_by(f32::total_cmp);
+                let m = column.len();
+                // The lower median on an even count: noise spread is one-sided upwards.
+                f64::from(column[(m - 1) / 2])
+            })
+            .collect();
+        Some(NoiseProfile {
+            power,
             frames: self.frames / self.channels,
         })
     }
@@ -321,6 +365,31 @@ mod tests {
         }
         let p = power(&y).sqrt();
         y.iter().map(|v| v * rms / p).collect()
+    }
+
+    #[test]
+    fn a_note_ringing_into_the_profile_passage_does_not_lift_the_profile() {
+        // 3 s of white hiss at −50 dBFS; over its first second a 55 Hz note decays from
+        // −20 dBFS (a bass's last note ringing into the quiet end of a track).
+        let mut rng = Rng(5);
+        let n = (RATE * 3.0) as usize;
+        let rms = 10f64.powf(-50.0 / 20.0);
+        let hiss = rng.noise(n, rms);
+        let note = sine(n, RATE, 55.0, 0.1 * 2f64.sqrt(), 0.0);
+        let x: Vec<f64> = (0..n)
+            .map(|i| hiss[i] + note[i] * (-(i as f64) / (0.15 * RATE)).exp())
+            .collect();
+        let mut pb = ProfileBuilder::new(1, RATE);
+        pb.push(&to_f32(&x));
+        let profile = pb.finish().unwrap();
+        // The hiss alone: E|X|² = rms² · Σw² = rms² · len/2 for a sqrt-Hann window.
+        let len = fft_len(RATE);
+        let expected = rms * rms * len as f64 / 2.0;
+        let bin = (55.0 * len as f64 / RATE).round() as usize;
+        for k in [bin - 1, bin, bin + 1, 100, 500] {
+            let db = 10.0 * (profile.power[k] / expected).log10();
+            assert!(db.abs() < 1.5, "bin {k}: {db:.1} dB off the hiss");
+        }
     }
 
     #[test]
