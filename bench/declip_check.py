@@ -4,8 +4,8 @@ repair`` and by ffmpeg's ``adeclip`` on the same files in the same run; SNR agai
 clean original over the clipped samples, before and after, and the seconds each took.
 
 Per song, the stem ``damage.json`` picked for clipping (the loud, peaky roles: kick,
-snare, bass, guitar, piano, vocal); an excerpt of ``--seconds`` from ``--start``,
-peak-normalised to full scale, driven by the drive and hard-clipped at ±1, written as
+snare, bass, guitar, piano, vocal); its loudest excerpt of ``--seconds`` (whole-second
+steps), peak-normalised to full scale, driven by the drive and hard-clipped at ±1, written as
 32-bit float. The clean original is the same excerpt driven but not clipped; "clipped
 regions" are the samples where it passes ±1. Outputs are lined up with it (integer lag
 from the cross-correlation of the unclipped samples; ``lag`` is reported) and their
@@ -17,7 +17,7 @@ engineer's run-length rule). ``--baseline-bin`` adds another build's ``given`` r
 (e.g. main's, to compare declippers).
 
 Usage: ``bench/.venv/bin/python bench/declip_check.py [--bin target/release/mixwright]
-[--songs a,b] [--drives 6,9,12] [--seconds 20] [--baseline-bin PATH] [--out rows.json]``
+[--songs a,b] [--runs given,detected] [--drives 6,9,12] [--seconds 6] [--baseline-bin PATH] [--out rows.json]``
 """
 
 from __future__ import annotations
@@ -64,6 +64,15 @@ def clip_snr(ref: np.ndarray, y: np.ndarray, mask: np.ndarray) -> tuple[float, i
     return db(np.sum(ref[mask] ** 2) / max(e, 1e-30)), lag
 
 
+def loudest(x: np.ndarray, rate: int, seconds: float) -> int:
+    """Start (samples, whole seconds) of the excerpt of `seconds` holding the most energy."""
+    e = np.sum(x ** 2, axis=1)
+    n, step = int(seconds * rate), rate
+    starts = range(0, max(len(x) - n, 0) + 1, step)
+    c = np.concatenate([[0.0], np.cumsum(e)])
+    return max(starts, key=lambda s: c[min(s + n, len(x))] - c[s])
+
+
 def longest_run_ms(mask: np.ndarray, rate: int) -> float:
     best = 0
     for c in range(mask.shape[1]):
@@ -84,7 +93,7 @@ def check_declip(a) -> list[dict]:
         stems = json.loads((song / "damage.json").read_text())["stems"]
         name = next(n for n, d in stems.items() if d["clip"])
         clean, rate = audio.read_audio(song / "stems" / name)
-        s0 = int(a.start * rate)
+        s0 = loudest(clean, rate, a.seconds)
         clean = clean[s0: s0 + int(a.seconds * rate)]
         clean = clean / np.max(np.abs(clean))
         for drive in a.drives:
@@ -98,7 +107,8 @@ def check_declip(a) -> list[dict]:
                    "clipped_pct": round(100 * mask.mean(), 2),
                    "longest_run_ms": round(longest_run_ms(mask, rate), 2),
                    "snr_clipped_db": round(before, 2)}
-            runs = [("given", a.bin, given), ("detected", a.bin, None)]
+            runs = [r for r in (("given", a.bin, given), ("detected", a.bin, None))
+                    if r[0] in a.runs]
             if a.baseline_bin:
                 runs.append(("baseline", a.baseline_bin, given))
             for label, binary, settings in runs:
@@ -142,12 +152,13 @@ def main(argv=None) -> int:
     p.add_argument("--bin", default=str(HERE.parent / "target/release/mixwright"))
     p.add_argument("--baseline-bin", default=None)
     p.add_argument("--songs", default="")
+    p.add_argument("--runs", default="given,detected", help="runs of --bin: given, detected")
     p.add_argument("--drives", default="6,9,12")
-    p.add_argument("--start", type=float, default=15.0)
-    p.add_argument("--seconds", type=float, default=20.0)
+    p.add_argument("--seconds", type=float, default=6.0)
     p.add_argument("--out", type=Path, default=None)
     a = p.parse_args(argv)
     a.drives = [float(d) for d in a.drives.split(",")]
+    a.runs = a.runs.split(",")
     rows = check_declip(a)
     print(table(rows))
     if a.out:

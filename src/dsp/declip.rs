@@ -17,6 +17,7 @@
 
 use std::sync::Arc;
 
+use rayon::prelude::*;
 use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 
@@ -53,6 +54,9 @@ struct Solver {
     u: Vec<f64>,
     dz: Vec<f64>,
     best: Vec<f64>,
+    y: Vec<f64>,
+    lo: Vec<f64>,
+    hi: Vec<f64>,
 }
 
 impl Solver {
@@ -74,18 +78,42 @@ impl Solver {
             u: vec![0.0; n],
             dz: vec![0.0; n],
             best: vec![0.0; n],
+            y: vec![0.0; n],
+            lo: vec![0.0; n],
+            hi: vec![0.0; n],
         }
+    }
+
+    /// Rebuilds the clipped samples (|x| ≥ `threshold`, rail `rail`) of the frame `x` under
+    /// `window`; returns the windowed estimate of the whole frame.
+    fn frame(&mut self, x: &[f64], window: &[f64], rail: f64, threshold: f64) -> &[f64] {
+        for (i, (&v, &w)) in x.iter().zip(window).enumerate() {
+            let (lo, hi) = if v >= threshold {
+                (v.max(rail), MAX_OVER * rail)
+            } else if v <= -threshold {
+                (-MAX_OVER * rail, v.min(-rail))
+            } else {
+                (v, v)
+            };
+            self.lo[i] = lo * w;
+            self.hi[i] = hi * w;
+            // The start point must be consistent: a clipped sample just under the rail
+            // starts at its bound.
+            self.y[i] = (v * w).clamp(self.lo[i], self.hi[i]);
+        }
+        self.solve(TOLERANCE * rail * (self.n as f64).sqrt());
+        &self.best
     }
 
     /// S-SPADE on one windowed frame whose consistent set is `lo[i] ≤ x[i] ≤ hi[i]`,
     /// starting from `y` (itself consistent). Leaves the most consistent-and-sparse
     /// estimate found in `self.best` (always inside the set).
-    fn solve(&mut self, y: &[f64], lo: &[f64], hi: &[f64], tolerance: f64) {
+    fn solve(&mut self, tolerance: f64) {
         let n = self.n;
         let m = n * REDUNDANCY;
         let scale = 1.0 / m as f64;
-        self.xh.copy_from_slice(y);
-        self.best.copy_from_slice(y);
+        self.xh.copy_from_slice(&self.y);
+        self.best.copy_from_slice(&self.y);
         self.u.fill(0.0);
         let mut best_obj = f64::INFINITY;
         let bins = m / 2 + 1;
@@ -140,7 +168,7 @@ impl Solver {
             // x̂ = P_Γ(Dz + u); u += Dz − x̂.
             for i in 0..n {
                 let v = self.dz[i] + self.u[i];
-                let p = v.clamp(lo[i], hi[i]);
+                let p = v.clamp(self.lo[i], self.hi[i]);
                 self.xh[i] = p;
                 self.u[i] = v - p;
             }
@@ -178,17 +206,12 @@ pub struct Declipper {
     frame: usize,
     hop: usize,
     window: Vec<f64>,
-    solver: Solver,
     channels: Vec<Channel>,
     /// Absolute index of the next input frame.
     total: i64,
     /// Start of the next analysis frame.
     next_frame: i64,
     rebuilt: u64,
-    // Per-frame scratch.
-    y: Vec<f64>,
-    lo: Vec<f64>,
-    hi: Vec<f64>,
 }
 
 impl Declipper {
@@ -204,14 +227,10 @@ impl Declipper {
             frame,
             hop: frame / OVERLAP,
             window: hann(frame),
-            solver: Solver::new(frame),
             channels: Vec::new(),
             total: 0,
             next_frame: 0,
             rebuilt: 0,
-            y: vec![0.0; frame],
-            lo: vec![0.0; frame],
-            hi: vec![0.0; frame],
         };
         d.channels = (0..channels.max(1)).map(|_| Channel::new(frame)).collect();
         d.reset();
@@ -223,38 +242,39 @@ impl Declipper {
         self.rebuilt
     }
 
-    /// Runs the solver on the frame starting at absolute index `start` of every channel
-    /// that holds a clipped sample there, adding its estimates to the overlap-add sums.
-    fn process_frame(&mut self, start: i64) {
+    /// Runs the solver on every analysis frame that has all its input and holds a clipped
+    /// sample, adding its estimates to the overlap-add sums. Frames depend on the input
+    /// alone, so they are solved in parallel and summed in order (same bytes whatever the
+    /// thread count).
+    fn process_frames(&mut self) {
         let n = self.frame;
-        let tolerance = TOLERANCE * self.rail * (n as f64).sqrt();
-        for c in &mut self.channels {
-            let off = (start - c.base) as usize;
-            let x = &c.x[off..off + n];
-            if !x.iter().any(|v| v.abs() >= self.threshold) {
-                continue;
+        let mut jobs = Vec::new();
+        while self.next_frame + n as i64 <= self.total {
+            for (ci, c) in self.channels.iter().enumerate() {
+                let off = (self.next_frame - c.base) as usize;
+                if c.x[off..off + n].iter().any(|v| v.abs() >= self.threshold) {
+                    jobs.push((ci, off));
+                }
             }
-            for (i, &v) in x.iter().enumerate() {
-                let w = self.window[i];
-                self.y[i] = v * w;
-                let (lo, hi) = if v >= self.threshold {
-                    (v.max(self.rail), MAX_OVER * self.rail)
-                } else if v <= -self.threshold {
-                    (-MAX_OVER * self.rail, v.min(-self.rail))
-                } else {
-                    (v, v)
-                };
-                self.lo[i] = lo * w;
-                self.hi[i] = hi * w;
-                // The start point must be consistent: a clipped sample just under the rail
-                // starts at its bound.
-                self.y[i] = self.y[i].clamp(self.lo[i], self.hi[i]);
-            }
-            self.solver.solve(&self.y, &self.lo, &self.hi, tolerance);
-            for (i, &v) in x.iter().enumerate() {
-                if v.abs() >= self.threshold {
-                    let w = self.window[i];
-                    c.acc[off + i] += self.solver.best[i] * w;
+            self.next_frame += self.hop as i64;
+        }
+        let (rail, threshold) = (self.rail, self.threshold);
+        let (channels, window) = (&self.channels, &self.window);
+        let estimates: Vec<Vec<f64>> = jobs
+            .par_iter()
+            .map_init(
+                || Solver::new(n),
+                |solver, &(ci, off)| {
+                    let x = &channels[ci].x[off..off + n];
+                    solver.frame(x, window, rail, threshold).to_vec()
+                },
+            )
+            .collect();
+        for (&(ci, off), est) in jobs.iter().zip(&estimates) {
+            let c = &mut self.channels[ci];
+            for (i, (&e, &w)) in est.iter().zip(window).enumerate() {
+                if c.x[off + i].abs() >= threshold {
+                    c.acc[off + i] += e * w;
                     c.wsum[off + i] += w * w;
                 }
             }
@@ -311,10 +331,7 @@ impl Processor for Declipper {
             }
         }
         self.total += frames as i64;
-        while self.next_frame + self.frame as i64 <= self.total {
-            self.process_frame(self.next_frame);
-            self.next_frame += self.hop as i64;
-        }
+        self.process_frames();
         // Every frame covering an output sample has been processed: the last output is
         // `total − 1 − frame`, and the next frame starts after `total − frame`.
         let (rail, threshold) = (self.rail, self.threshold);
