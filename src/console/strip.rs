@@ -41,7 +41,7 @@ pub struct RepairChain {
 fn front_blocks(r: &Repair, channels: usize, rate: f64) -> Vec<Block> {
     let mut blocks: Vec<Block> = Vec::new();
     if let Some(d) = &r.declip {
-        blocks.push(Box::new(Declipper::new(channels, d.rail)));
+        blocks.push(Box::new(Declipper::new(channels, rate, d.rail)));
     }
     let hp = |f: f64| Biquad::new(channels, rate, BiquadKind::butterworth_high_pass(), f).ok();
     if r.dc

@@ -8,7 +8,7 @@
 //! alone. Unmarked samples pass through bit-exact.
 
 use crate::dsp::Processor;
-use crate::dsp::interpolate::{Bound, CONTEXT, Damage, GapRepair, LATENCY, ar_fit};
+use crate::dsp::interpolate::{CONTEXT, Damage, GapRepair, LATENCY, ar_fit};
 
 /// Order of the detection model.
 const DETECT_ORDER: usize = 20;
@@ -76,10 +76,6 @@ impl Damage for ClickDamage {
             self.found += 1;
             i = end + 1;
         }
-    }
-
-    fn bound(&self, _damaged: f64) -> Option<Bound> {
-        None
     }
 
     fn reset(&mut self) {

@@ -6,13 +6,9 @@
 //! ch. 5): fit an all-pole model of order p to the known samples around a gap, then choose
 //! the missing samples that minimise the model's prediction error energy over the window.
 //! The normal equations are banded (bandwidth p), so a gap of m samples costs O(m·p²).
-//! An optional bound keeps each rebuilt sample at or beyond a level with a given sign:
-//! that is what makes a clipped run come back above the rail instead of below it.
 
 /// Order of the autoregressive model.
 const ORDER: usize = 32;
-/// Most rounds of the bound-constrained solve.
-const MAX_ACTIVE_SET_ROUNDS: usize = 64;
 
 /// AR prediction-error filter `[1, a1, …, ap]` of `x` by the covariance method (least
 /// squares over every stretch of p+1 known samples; far less biased on short windows of
@@ -62,93 +58,48 @@ pub fn ar_fit(x: &[f64], known: &[bool], order: usize) -> Option<Vec<f64>> {
     a.iter().all(|v| v.is_finite()).then_some(a)
 }
 
-/// Lower bound on the magnitude of one rebuilt sample, with its sign.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Bound {
-    /// +1 or −1: the side the true sample lies on.
-    pub sign: f64,
-    /// The true sample's magnitude is at least this.
-    pub level: f64,
-}
-
 /// Replaces the samples of `x` marked in `missing` by their LSAR estimate under the
 /// prediction-error filter `a` (from [`ar_fit`]). Missing samples must lie at least
-/// `a.len()` samples from both ends of `x`. Where `bound` gives a bound for a sample, the
-/// estimate is held to it (an active-set iteration: samples that fall short are pinned to
-/// the bound and the rest solved again). Returns false if the system could not be solved
-/// (then `x` is unchanged).
-pub fn lsar_fill(
-    x: &mut [f64],
-    missing: &[bool],
-    a: &[f64],
-    bound: &dyn Fn(usize) -> Option<Bound>,
-) -> bool {
+/// `a.len()` samples from both ends of `x`. Returns false if the system could not be
+/// solved (then `x` is unchanged).
+pub fn lsar_fill(x: &mut [f64], missing: &[bool], a: &[f64]) -> bool {
     let p = a.len() - 1;
     // Autocorrelation of the filter: the normal matrix away from the window's edges.
     let ra: Vec<f64> = (0..=p)
         .map(|d| (0..=p - d).map(|k| a[k] * a[k + d]).sum())
         .collect();
-    let mut unknown: Vec<usize> = (0..x.len()).filter(|&i| missing[i]).collect();
+    let unknown: Vec<usize> = (0..x.len()).filter(|&i| missing[i]).collect();
     if unknown.is_empty() {
         return true;
     }
     if unknown[0] < p || *unknown.last().unwrap() + p >= x.len() {
         return false;
     }
-    let all: Vec<usize> = unknown.clone();
-    let mut pinned = vec![false; x.len()];
-    // Active set: pin samples that fall short of their bound to it, release pinned ones
-    // the objective wants to move outward, until neither happens (the KKT conditions).
-    for _ in 0..MAX_ACTIVE_SET_ROUNDS {
-        let m = unknown.len();
-        if m > 0 {
-            let is_free = |i: usize| missing[i] && !pinned[i];
-            // Banded normal matrix, row i holds M[i][i-p..=i] (lower band).
-            let mut band = vec![0.0; m * (p + 1)];
-            let mut rhs = vec![0.0; m];
-            for (i, &ui) in unknown.iter().enumerate() {
-                for j in i.saturating_sub(p)..=i {
-                    let d = ui - unknown[j];
-                    if d <= p {
-                        band[i * (p + 1) + (p - (i - j))] = ra[d];
-                    }
-                }
-                band[i * (p + 1) + p] *= 1.0 + 1e-9;
-                let mut b = 0.0;
-                for j in ui - p..=ui + p {
-                    if !is_free(j) {
-                        b -= ra[ui.abs_diff(j)] * x[j];
-                    }
-                }
-                rhs[i] = b;
-            }
-            let Some(sol) = banded_cholesky_solve(&mut band, &mut rhs, m, p) else {
-                return false;
-            };
-            for (&ui, v) in unknown.iter().zip(sol) {
-                x[ui] = v;
+    let m = unknown.len();
+    // Banded normal matrix, row i holds M[i][i-p..=i] (lower band).
+    let mut band = vec![0.0; m * (p + 1)];
+    let mut rhs = vec![0.0; m];
+    for (i, &ui) in unknown.iter().enumerate() {
+        for j in i.saturating_sub(p)..=i {
+            let d = ui - unknown[j];
+            if d <= p {
+                band[i * (p + 1) + (p - (i - j))] = ra[d];
             }
         }
-        let mut changed = false;
-        for &ui in &all {
-            let Some(b) = bound(ui) else { continue };
-            if !pinned[ui] && x[ui] * b.sign < b.level {
-                x[ui] = b.sign * b.level;
-                pinned[ui] = true;
-                changed = true;
-            } else if pinned[ui] {
-                // Half the gradient of the prediction-error energy at this sample.
-                let g: f64 = (ui - p..=ui + p).map(|j| ra[ui.abs_diff(j)] * x[j]).sum();
-                if g * b.sign < 0.0 {
-                    pinned[ui] = false;
-                    changed = true;
-                }
+        band[i * (p + 1) + p] *= 1.0 + 1e-9;
+        let mut b = 0.0;
+        for j in ui - p..=ui + p {
+            if !missing[j] {
+                b -= ra[ui.abs_diff(j)] * x[j];
             }
         }
-        if !changed {
-            break;
-        }
-        unknown = all.iter().copied().filter(|&i| !pinned[i]).collect();
+        rhs[i] = b;
+    }
+    let Some(sol) = banded_cholesky_solve(&mut band, &mut rhs, m, p) else {
+        return false;
+    };
+    for (&ui, v) in unknown.iter().zip(sol) {
+        x[ui] = v;
     }
     true
 }
@@ -203,8 +154,6 @@ pub trait Damage: Send {
     /// Marks the damaged samples of `x[lo..hi]` in `mask[lo..hi]`. `x` holds at least
     /// [`CONTEXT`] samples before `lo` and after `hi`.
     fn detect(&mut self, x: &[f64], lo: usize, hi: usize, mask: &mut [bool]);
-    /// The bound a rebuilt sample must respect, given its damaged value.
-    fn bound(&self, damaged: f64) -> Option<Bound>;
     /// Clears any running state of the detector.
     fn reset(&mut self) {}
 }
@@ -230,7 +179,7 @@ struct Channel {
 }
 
 /// A streaming detect-and-rebuild stage with a fixed [`LATENCY`], the core of the
-/// declicker and the declipper. Samples no detector marks pass through bit-exact.
+/// declicker. Samples no detector marks pass through bit-exact.
 pub struct GapRepair<D: Damage> {
     damage: D,
     channels: Vec<Channel>,
@@ -365,13 +314,10 @@ impl<D: Damage> GapRepair<D> {
                     .map(|k| k >= start && k <= end && c.mask[k])
                     .collect();
                 let known: Vec<bool> = (lo..hi).map(|k| !c.mask[k]).collect();
-                if let Some(a) = ar_fit(window, &known, ORDER) {
-                    let damaged: Vec<f64> = window.to_vec();
-                    let damage = &self.damage;
-                    let bound = |k: usize| damage.bound(damaged[k]);
-                    if lsar_fill(window, &missing, &a, &bound) {
-                        self.rebuilt += missing.iter().filter(|&&m| m).count() as u64;
-                    }
+                if let Some(a) = ar_fit(window, &known, ORDER)
+                    && lsar_fill(window, &missing, &a)
+                {
+                    self.rebuilt += missing.iter().filter(|&&m| m).count() as u64;
                 }
                 for k in start..=end {
                     c.mask[k] = false;
@@ -417,7 +363,7 @@ mod tests {
         let known: Vec<bool> = missing.iter().map(|m| !m).collect();
         x[1000..1080].fill(0.0);
         let a = ar_fit(&x, &known, ORDER).unwrap();
-        assert!(lsar_fill(&mut x, &missing, &a, &|_| None));
+        assert!(lsar_fill(&mut x, &missing, &a));
         let e: f64 = (1000..1080).map(|i| (x[i] - clean[i]).powi(2)).sum();
         let s: f64 = (1000..1080).map(|i| clean[i].powi(2)).sum();
         let snr = 10.0 * (s / e).log10();
