@@ -13,6 +13,7 @@ pub mod limiter;
 pub mod meter;
 pub mod oversample;
 pub mod pan;
+pub mod stereo;
 
 #[cfg(test)]
 pub(crate) mod testsig;

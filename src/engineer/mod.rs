@@ -156,6 +156,7 @@ pub fn decide(
                 ceiling_dbtp: target.ceiling_dbtp,
             },
             tempo_bpm,
+            mono_below_hz: Some(stereo::MONO_BELOW_HZ),
         },
         warnings,
     }

@@ -4,6 +4,11 @@ use std::collections::BTreeMap;
 
 use super::roles::Role;
 
+/// Corner of the low-end mono, Hz: the side is 16 dB down at 120 Hz and 28 dB down at
+/// 100 Hz, so bass and kick energy plays from both speakers alike (cutting a record, a
+/// club system, a phone held sideways), while the image of the low mids stays.
+pub const MONO_BELOW_HZ: f64 = 150.0;
+
 /// A pan decision.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Placement {

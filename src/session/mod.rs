@@ -26,6 +26,11 @@ pub struct Session {
     /// tempo-synced delays); `null` when the song has no clear pulse.
     #[serde(default)]
     pub tempo_bpm: Option<f64>,
+    /// Low-end mono: below this frequency, Hz, every strip's output plays from both
+    /// speakers alike (its side is high-passed, 48 dB/octave, −3 dB here, so it is 16 dB
+    /// down at 0.8× and 28 dB down at 2/3 of it); `null` keeps the low end as panned.
+    #[serde(default)]
+    pub mono_below_hz: Option<f64>,
 }
 
 /// One stem on its channel strip.
@@ -285,6 +290,11 @@ impl Session {
             && !(20.0..=400.0).contains(&bpm)
         {
             return Err(format!("tempo_bpm {bpm} is outside 20..=400"));
+        }
+        if let Some(f) = self.mono_below_hz
+            && !(20.0..=500.0f64.min(0.45 * self.sample_rate as f64)).contains(&f)
+        {
+            return Err(format!("mono_below_hz {f} is outside 20..=500"));
         }
         let m = &self.master;
         if !(-70.0..=0.0).contains(&m.target_lufs) {
