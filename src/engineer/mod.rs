@@ -115,8 +115,18 @@ pub fn decide(
         .and_then(|song| tempo::estimate(&song.flux, song.hop_s))
         .map(|t| t.bpm);
     let faders = level::set_faders(&roles, active_lufs);
-    let channels: Vec<usize> = tracks.iter().map(|t| t.channels).collect();
-    let places = stereo::place(&roles, &channels);
+    let pan_tracks: Vec<stereo::PanTrack<'_>> = tracks
+        .iter()
+        .zip(&roles)
+        .zip(&faders)
+        .map(|((t, &role), f)| stereo::PanTrack {
+            role,
+            channels: t.channels,
+            fader_db: (!f.mute).then_some(f.db),
+            spectrum: &t.analysis.spectrum,
+        })
+        .collect();
+    let places = stereo::place(&pan_tracks);
 
     let tracks = tracks
         .iter()
