@@ -7,6 +7,7 @@ pub mod strip;
 use ebur128::{EbuR128, Mode};
 
 use crate::dsp::Processor;
+use crate::dsp::harmonics::{BassHarmonics, BassHarmonicsSettings};
 use crate::dsp::stereo::LowMono;
 use crate::error::Error;
 use crate::io::spool::{Spool, SpoolWriter};
@@ -40,6 +41,21 @@ pub fn render(
         .map(|(t, s)| RepairChain::new(&t.strip.repair, s, rate))
         .collect::<Result<_, _>>()
         .map_err(Error::Spool)?;
+    let mut harmonics: Vec<Option<BassHarmonics>> = session
+        .tracks
+        .iter()
+        .zip(stems)
+        .map(|(t, s)| {
+            t.strip.bass_harmonics.as_ref().map(|h| {
+                let settings = BassHarmonicsSettings {
+                    amount_db: h.amount_db,
+                    low_hz: h.low_hz,
+                    high_hz: h.high_hz,
+                };
+                BassHarmonics::new(s.channels(), f64::from(rate), settings)
+            })
+        })
+        .collect();
     // Low-end mono per strip (so each `--stems-out` file holds it too); a strip whose
     // output has no side (a centred mono source) needs none.
     let mut low_mono: Vec<Option<LowMono>> = session
@@ -65,10 +81,11 @@ pub fn render(
         let n = (frames - pos).min(BLOCK as u64) as usize;
         let mix = &mut mix[..n * 2];
         mix.fill(0.0);
-        for (i, (((strip, stem), repair), low_mono)) in strips
+        for (i, ((((strip, stem), repair), harmonics), low_mono)) in strips
             .iter()
             .zip(stems)
             .zip(&mut repairs)
+            .zip(&mut harmonics)
             .zip(&mut low_mono)
             .enumerate()
         {
@@ -78,6 +95,9 @@ pub fn render(
                 None => stem.read(pos, input),
             }
             .map_err(Error::Spool)?;
+            if let Some(h) = harmonics {
+                h.process(input);
+            }
             match (low_mono, stems_out.as_deref_mut()) {
                 (None, None) => strip.mix_into(input, mix, None),
                 (low_mono, writers) => {

@@ -7,6 +7,7 @@ pub mod delay;
 pub mod denoise;
 pub mod dither;
 pub mod gate;
+pub mod harmonics;
 pub mod hum;
 pub mod interpolate;
 pub mod limiter;

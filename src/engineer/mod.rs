@@ -3,6 +3,7 @@
 
 pub mod level;
 pub mod master;
+pub mod playback;
 pub mod repair;
 pub mod roles;
 pub mod stereo;
@@ -127,29 +128,49 @@ pub fn decide(
         })
         .collect();
     let places = stereo::place(&pan_tracks);
+    let frames: Vec<_> = tracks.iter().map(|t| &t.analysis.spectrum.frames).collect();
+    let gains: Vec<Option<f64>> = faders
+        .iter()
+        .zip(&places)
+        .map(|(f, p)| (!f.mute).then_some(f.db + p.makeup_db))
+        .collect();
+    let checks = playback::check(&roles, &frames, &gains);
 
     let tracks = tracks
         .iter()
         .zip(roles)
         .zip(faders)
-        .zip(places)
+        .zip(places.into_iter().zip(checks))
         .zip(repairs.into_iter().zip(inverted))
         .map(
-            |((((t, role), fader), place), (repair, polarity_inverted))| {
+            |((((t, role), fader), (place, check)), (repair, polarity_inverted))| {
                 if let Some(note) = &fader.note {
                     warnings.push(format!("{}: {note}", t.name));
+                }
+                if let (Some(h), Some(before), Some(after)) =
+                    (&check.harmonics, check.quiet, check.quiet_after)
+                {
+                    warnings.push(format!(
+                        "{}: heard in {:.0} % of its playing frames at {} dB SPL; harmonics added at {} dB bring it to {:.0} %",
+                        t.name,
+                        100.0 * before,
+                        playback::QUIET_SPL,
+                        h.amount_db,
+                        100.0 * after
+                    ));
                 }
                 Track {
                     name: t.name.clone(),
                     source: t.source.clone(),
                     role,
                     strip: Strip {
-                        fader_db: fader.db,
+                        fader_db: fader.db + place.makeup_db,
                         mute: fader.mute,
                         pan: place.pan,
                         width: place.width,
                         polarity_inverted,
                         repair,
+                        bass_harmonics: check.harmonics,
                         ..Strip::default()
                     },
                 }

@@ -55,6 +55,11 @@ pub struct Placement {
     pub pan: f64,
     /// Width of a stereo source (1 = as recorded).
     pub width: f64,
+    /// Gain that gives back what the placement takes from the track's loudness, dB: a
+    /// narrowed stereo stem loses the energy of its unrelated parts, a panned mono track
+    /// what the low-end mono folds of it. Added to the fader so that the level decision
+    /// holds wherever the track sits.
+    pub makeup_db: f64,
 }
 
 /// What the panner knows of one track.
@@ -467,18 +472,20 @@ pub fn place(tracks: &[PanTrack<'_>]) -> Vec<Placement> {
         .zip(&layout.kinds)
         .zip(positions)
         .map(|((t, k), pos)| match *k {
-            Kind::Stereo { correlation, .. } => Placement {
+            Kind::Stereo { .. } => Placement {
                 pan: 0.0,
-                // An out-of-phase recording loses width first: it is what folds badly.
-                width: role_width(t.role) * ((correlation + 0.2) / 0.5).clamp(0.5, 1.0),
+                width: role_width(t.role),
+                makeup_db: 0.0,
             },
             Kind::Centre if t.channels == 2 => Placement {
                 pan: 0.0,
                 width: role_width(t.role),
+                makeup_db: 0.0,
             },
             _ => Placement {
                 pan: pos,
                 width: 1.0,
+                makeup_db: 0.0,
             },
         })
         .collect();
@@ -494,7 +501,49 @@ pub fn place(tracks: &[PanTrack<'_>]) -> Vec<Placement> {
             p.width *= 0.85;
         }
     }
+    for ((p, t), k) in places.iter_mut().zip(tracks).zip(&layout.kinds) {
+        p.makeup_db = makeup_db(t, k, p);
+    }
     places
+}
+
+/// The loudness a placement takes from a track, as a gain that gives it back, dB.
+fn makeup_db(track: &PanTrack<'_>, kind: &Kind, place: &Placement) -> f64 {
+    let kept = if track.channels == 2 {
+        // Width w keeps (1 + w²)/2 of the unrelated part, all of the shared part.
+        let rho = match *kind {
+            Kind::Stereo { correlation, .. } => correlation,
+            _ => track
+                .spectrum
+                .stereo
+                .as_ref()
+                .and_then(|s| s.correlation)
+                .unwrap_or(1.0),
+        }
+        .clamp(-1.0, 1.0);
+        let w = place.width;
+        0.5 * (1.0 + w * w) + 0.5 * (1.0 - w * w) * rho
+    } else {
+        // Below the low-end mono corner a panned track plays as its mid, (a + b)/2 on both
+        // sides: (a + b)²/2 of its power there.
+        let energy: Vec<f64> = track
+            .spectrum
+            .third_octave_db
+            .iter()
+            .map(|d| 10f64.powf(d / 10.0))
+            .collect();
+        let total: f64 = energy.iter().sum();
+        let low: f64 = energy
+            .iter()
+            .enumerate()
+            .filter(|(b, _)| third_octave_band(*b).centre_hz < MONO_BELOW_HZ)
+            .map(|(_, e)| e)
+            .sum();
+        let share = if total > 0.0 { low / total } else { 0.0 };
+        let (a, b) = pan::constant_power(place.pan);
+        1.0 - share * (1.0 - 0.5 * (a + b).powi(2))
+    };
+    -10.0 * kept.max(0.1).log10()
 }
 
 #[cfg(test)]
@@ -643,7 +692,11 @@ mod tests {
             // Better than alternating sides in track order.
             let naive: Vec<Placement> = [-0.35, 0.35, -0.5, 0.5, -0.65, 0.65]
                 .iter()
-                .map(|&pan| Placement { pan, width: 1.0 })
+                .map(|&pan| Placement {
+                    pan,
+                    width: 1.0,
+                    makeup_db: 0.0,
+                })
                 .collect();
             let (naive_mean, _) = band_balance_db(&spectra, &naive);
             assert!(mean < naive_mean, "{mean} vs {naive_mean}");
@@ -706,7 +759,8 @@ mod tests {
             balance_db: Some(0.0),
             ..Stereo::default()
         };
-        let mut spectra = vec![spectrum(random_spectrum(&mut rng), Some(wide))];
+        let loud = random_spectrum(&mut rng).map(|d| d + 10.0);
+        let mut spectra = vec![spectrum(loud, Some(wide))];
         spectra.extend((0..5).map(|_| spectrum(random_spectrum(&mut rng), None)));
         let roles = [
             Role::Synth,
@@ -719,7 +773,11 @@ mod tests {
         let channels = [2, 1, 1, 1, 1, 1];
         let t = tracks(&roles, &channels, &spectra);
         let p = place(&t);
-        assert!(p[0].width < 0.8 * role_width(Role::Synth), "{p:?}");
+        assert!(p[0].width < role_width(Role::Synth), "narrowed: {p:?}");
+        // What the narrowing takes from the synth's loudness is given back.
+        let w = p[0].width;
+        let kept = 0.5 * (1.0 + w * w) - 0.2 * (1.0 - w * w);
+        assert!((p[0].makeup_db + 10.0 * kept.log10()).abs() < 1e-9, "{p:?}");
         let kinds: Vec<Kind> = p
             .iter()
             .zip(&channels)
@@ -754,6 +812,7 @@ mod tests {
             &[Placement {
                 pan: -1.0,
                 width: 1.0,
+                makeup_db: 0.0,
             }],
             &[1],
         );
@@ -765,6 +824,7 @@ mod tests {
             &[Placement {
                 pan: 0.0,
                 width: 1.0,
+                makeup_db: 0.0,
             }],
             &[1],
         );

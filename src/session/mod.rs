@@ -65,6 +65,24 @@ pub struct Strip {
     /// Repairs run first on the strip, before trim and fader; absent when all are off.
     #[serde(default, skip_serializing_if = "Repair::is_off")]
     pub repair: Repair,
+    /// Harmonics added to a low instrument so it stays heard at quiet playback (after the
+    /// repairs); absent when off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bass_harmonics: Option<BassHarmonics>,
+}
+
+/// Harmonic bass enhancement: a parallel saturation of the fundamentals whose upper
+/// harmonics, kept between `low_hz` and `high_hz`, carry the pitch and punch of a kick or
+/// bass where a quiet playback level loses the fundamentals themselves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BassHarmonics {
+    /// Level of the added octave relative to the fundamental it comes from, dB.
+    pub amount_db: f64,
+    /// Harmonics are kept above this, Hz (nothing is added to the fundamentals' region);
+    /// fundamentals up to 1.5 × this feed the generator.
+    pub low_hz: f64,
+    /// Harmonics are kept below this, Hz.
+    pub high_hz: f64,
 }
 
 /// What the repair stage does to a track, in signal order: declip, DC and rumble
@@ -160,6 +178,7 @@ impl Default for Strip {
             width: 1.0,
             mute: false,
             repair: Repair::default(),
+            bass_harmonics: None,
         }
     }
 }
@@ -266,6 +285,18 @@ impl Session {
                 for [a, b] in &d.profile_s {
                     checks.push(("repair.denoise.profile_s start", *a, 0.0, *b));
                 }
+            }
+            if let Some(h) = &s.bass_harmonics {
+                checks.extend([
+                    ("bass_harmonics.amount_db", h.amount_db, -40.0, 0.0),
+                    ("bass_harmonics.low_hz", h.low_hz, 40.0, 300.0),
+                    (
+                        "bass_harmonics.high_hz",
+                        h.high_hz,
+                        1.5 * h.low_hz,
+                        2000.0f64.min(nyquist),
+                    ),
+                ]);
             }
             if let Some(g) = &r.gate {
                 checks.extend([
