@@ -6,6 +6,9 @@ pub mod strip;
 
 use ebur128::{EbuR128, Mode};
 
+use crate::dsp::Processor;
+use crate::dsp::harmonics::{BassHarmonics, BassHarmonicsSettings};
+use crate::dsp::stereo::LowMono;
 use crate::error::Error;
 use crate::io::spool::{Spool, SpoolWriter};
 use crate::io::write::AudioWriter;
@@ -38,6 +41,35 @@ pub fn render(
         .map(|(t, s)| RepairChain::new(&t.strip.repair, s, rate))
         .collect::<Result<_, _>>()
         .map_err(Error::Spool)?;
+    let mut harmonics: Vec<Option<BassHarmonics>> = session
+        .tracks
+        .iter()
+        .zip(stems)
+        .map(|(t, s)| {
+            t.strip.bass_harmonics.as_ref().map(|h| {
+                let settings = BassHarmonicsSettings {
+                    amount_db: h.amount_db,
+                    low_hz: h.low_hz,
+                    high_hz: h.high_hz,
+                };
+                BassHarmonics::new(s.channels(), f64::from(rate), settings)
+            })
+        })
+        .collect();
+    // Low-end mono per strip (so each `--stems-out` file holds it too); a strip whose
+    // output has no side (a centred mono source) needs none.
+    let mut low_mono: Vec<Option<LowMono>> = session
+        .tracks
+        .iter()
+        .zip(stems)
+        .map(|(t, s)| {
+            let side = s.channels() == 2 && t.strip.width > 0.0 || t.strip.pan != 0.0;
+            session
+                .mono_below_hz
+                .filter(|_| side && !t.strip.mute)
+                .map(|f| LowMono::new(f64::from(rate), f))
+        })
+        .collect();
     let frames = stems.iter().map(|s| s.frames()).max().unwrap_or(0);
     let mut bus = SpoolWriter::new(2).map_err(Error::Spool)?;
     let mut meter = EbuR128::new(2, rate, Mode::I).expect("stereo at a valid rate");
@@ -49,20 +81,39 @@ pub fn render(
         let n = (frames - pos).min(BLOCK as u64) as usize;
         let mix = &mut mix[..n * 2];
         mix.fill(0.0);
-        for (i, ((strip, stem), repair)) in strips.iter().zip(stems).zip(&mut repairs).enumerate() {
+        for (i, ((((strip, stem), repair), harmonics), low_mono)) in strips
+            .iter()
+            .zip(stems)
+            .zip(&mut repairs)
+            .zip(&mut harmonics)
+            .zip(&mut low_mono)
+            .enumerate()
+        {
             let input = &mut input[..n * stem.channels()];
             match repair {
                 Some(r) => r.read(stem, pos, input),
                 None => stem.read(pos, input),
             }
             .map_err(Error::Spool)?;
-            match stems_out.as_deref_mut() {
-                Some(writers) => {
+            if let Some(h) = harmonics {
+                h.process(input);
+            }
+            match (low_mono, stems_out.as_deref_mut()) {
+                (None, None) => strip.mix_into(input, mix, None),
+                (low_mono, writers) => {
                     let solo = &mut solo[..n * 2];
-                    strip.mix_into(input, mix, Some(solo));
-                    writers[i].write(solo)?;
+                    solo.fill(0.0);
+                    strip.mix_into(input, solo, None);
+                    if let Some(lm) = low_mono {
+                        lm.process(solo);
+                    }
+                    for (m, s) in mix.iter_mut().zip(solo.iter()) {
+                        *m += s;
+                    }
+                    if let Some(writers) = writers {
+                        writers[i].write(solo)?;
+                    }
                 }
-                None => strip.mix_into(input, mix, None),
             }
         }
         meter.add_frames_f32(mix).expect("stereo frames");
@@ -72,4 +123,69 @@ pub fn render(
     let bus = bus.finish().map_err(Error::Spool)?;
     let bus_lufs = meter.loudness_global().ok().filter(|v| v.is_finite());
     master::master(&bus, rate, bus_lufs, &session.master)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dsp::testsig::{Rng, band_noise, low_side_to_mid_db};
+    use crate::engineer::roles::Role;
+    use crate::session::{FORMAT_VERSION, Master, Strip, Track};
+
+    fn spool(data: &[f32], channels: usize) -> Spool {
+        let mut w = SpoolWriter::new(channels).unwrap();
+        w.write(data).unwrap();
+        w.finish().unwrap()
+    }
+
+    fn session(mono_below_hz: Option<f64>) -> Session {
+        let track = |name: &str, pan: f64| Track {
+            name: name.into(),
+            source: name.into(),
+            role: Role::Keys,
+            strip: Strip {
+                pan,
+                ..Strip::default()
+            },
+        };
+        Session {
+            format_version: FORMAT_VERSION,
+            sample_rate: 48_000,
+            tracks: vec![track("wide", 0.0), track("panned", 0.7)],
+            master: Master {
+                target_lufs: -20.0,
+                ceiling_dbtp: -1.0,
+            },
+            tempo_bpm: None,
+            mono_below_hz,
+        }
+    }
+
+    #[test]
+    fn a_wide_bass_plays_mono_below_120_hz() {
+        let rate = 48_000.0;
+        let n = 4 * 48_000;
+        let mut rng = Rng(0xba55);
+        // A stereo bass with unrelated channels and a mono bass panned right.
+        let bass = |rng: &mut Rng| band_noise(rng, n, rate, 0.1, 30.0, 250.0);
+        let (l, r) = (bass(&mut rng), bass(&mut rng));
+        let wide: Vec<f32> = l.iter().zip(&r).flat_map(|(&a, &b)| [a, b]).collect();
+        let panned = bass(&mut rng);
+        let stems = [spool(&wide, 2), spool(&panned, 1)];
+        let stems: Vec<&Spool> = stems.iter().collect();
+        let (off, _) = render(&session(None), &stems, None).unwrap();
+        let (on, _) = render(&session(Some(150.0)), &stems, None).unwrap();
+        let read = |s: &Spool| {
+            let mut v = vec![0.0f32; s.frames() as usize * 2];
+            s.read(0, &mut v).unwrap();
+            v
+        };
+        let before = low_side_to_mid_db(&read(&off), rate, 120.0);
+        let after = low_side_to_mid_db(&read(&on), rate, 120.0);
+        assert!(before > -6.0, "wide before: {before:.1} dB");
+        assert!(
+            after <= -20.0,
+            "side/mid below 120 Hz after the console: {after:.1} dB"
+        );
+    }
 }

@@ -7,12 +7,14 @@ pub mod delay;
 pub mod denoise;
 pub mod dither;
 pub mod gate;
+pub mod harmonics;
 pub mod hum;
 pub mod interpolate;
 pub mod limiter;
 pub mod meter;
 pub mod oversample;
 pub mod pan;
+pub mod stereo;
 
 #[cfg(test)]
 pub(crate) mod testsig;

@@ -70,3 +70,44 @@ pub fn run(p: &mut dyn crate::dsp::Processor, x: &[f64], block: usize) -> Vec<f6
     }
     to_f64(&buf)
 }
+
+/// `n` samples of Gaussian noise of RMS `rms` band-limited to `low`…`high` Hz (a 2nd-order
+/// high-pass and a 4th-order low-pass, Butterworth), as f32 audio.
+pub fn band_noise(rng: &mut Rng, n: usize, rate: f64, rms: f64, low: f64, high: f64) -> Vec<f32> {
+    use crate::dsp::biquad::{Biquad, BiquadKind};
+    let mut x = to_f32(&rng.noise(n, rms));
+    for (kind, f) in [
+        (BiquadKind::butterworth_high_pass(), low),
+        (BiquadKind::butterworth_low_pass(), high),
+        (BiquadKind::butterworth_low_pass(), high),
+    ] {
+        crate::dsp::Processor::process(&mut Biquad::new(1, rate, kind, f).unwrap(), &mut x);
+    }
+    x
+}
+
+/// Side over mid energy below `cut` Hz of interleaved stereo `x`, dB: a brick-wall by FFT
+/// over the whole signal, as the benchmark measures it.
+pub fn low_side_to_mid_db(x: &[f32], rate: f64, cut: f64) -> f64 {
+    let n = x.len() / 2;
+    let mut planner = realfft::RealFftPlanner::<f64>::new();
+    let fft = planner.plan_fft_forward(n);
+    let low = |mut v: Vec<f64>| {
+        let mut spec = fft.make_output_vec();
+        fft.process(&mut v, &mut spec).unwrap();
+        spec.iter()
+            .enumerate()
+            .filter(|(k, _)| (*k as f64) * rate / (n as f64) < cut)
+            .map(|(_, c)| c.norm_sqr())
+            .sum::<f64>()
+    };
+    let mid = x
+        .chunks_exact(2)
+        .map(|f| (f[0] + f[1]) as f64 / 2.0)
+        .collect();
+    let side = x
+        .chunks_exact(2)
+        .map(|f| (f[0] - f[1]) as f64 / 2.0)
+        .collect();
+    10.0 * (low(side) / low(mid)).log10()
+}

@@ -3,6 +3,7 @@
 
 pub mod level;
 pub mod master;
+pub mod playback;
 pub mod repair;
 pub mod roles;
 pub mod stereo;
@@ -115,31 +116,61 @@ pub fn decide(
         .and_then(|song| tempo::estimate(&song.flux, song.hop_s))
         .map(|t| t.bpm);
     let faders = level::set_faders(&roles, active_lufs);
-    let channels: Vec<usize> = tracks.iter().map(|t| t.channels).collect();
-    let places = stereo::place(&roles, &channels);
+    let pan_tracks: Vec<stereo::PanTrack<'_>> = tracks
+        .iter()
+        .zip(&roles)
+        .zip(&faders)
+        .map(|((t, &role), f)| stereo::PanTrack {
+            role,
+            channels: t.channels,
+            fader_db: (!f.mute).then_some(f.db),
+            spectrum: &t.analysis.spectrum,
+        })
+        .collect();
+    let places = stereo::place(&pan_tracks);
+    let frames: Vec<_> = tracks.iter().map(|t| &t.analysis.spectrum.frames).collect();
+    let gains: Vec<Option<f64>> = faders
+        .iter()
+        .zip(&places)
+        .map(|(f, p)| (!f.mute).then_some(f.db + p.makeup_db))
+        .collect();
+    let checks = playback::check(&roles, &frames, &gains);
 
     let tracks = tracks
         .iter()
         .zip(roles)
         .zip(faders)
-        .zip(places)
+        .zip(places.into_iter().zip(checks))
         .zip(repairs.into_iter().zip(inverted))
         .map(
-            |((((t, role), fader), place), (repair, polarity_inverted))| {
+            |((((t, role), fader), (place, check)), (repair, polarity_inverted))| {
                 if let Some(note) = &fader.note {
                     warnings.push(format!("{}: {note}", t.name));
+                }
+                if let (Some(h), Some(before), Some(after)) =
+                    (&check.harmonics, check.quiet, check.quiet_after)
+                {
+                    warnings.push(format!(
+                        "{}: heard in {:.0} % of its playing frames at {} dB SPL; harmonics added at {} dB bring it to {:.0} %",
+                        t.name,
+                        100.0 * before,
+                        playback::QUIET_SPL,
+                        h.amount_db,
+                        100.0 * after
+                    ));
                 }
                 Track {
                     name: t.name.clone(),
                     source: t.source.clone(),
                     role,
                     strip: Strip {
-                        fader_db: fader.db,
+                        fader_db: fader.db + place.makeup_db,
                         mute: fader.mute,
                         pan: place.pan,
                         width: place.width,
                         polarity_inverted,
                         repair,
+                        bass_harmonics: check.harmonics,
                         ..Strip::default()
                     },
                 }
@@ -156,6 +187,7 @@ pub fn decide(
                 ceiling_dbtp: target.ceiling_dbtp,
             },
             tempo_bpm,
+            mono_below_hz: Some(stereo::MONO_BELOW_HZ),
         },
         warnings,
     }

@@ -26,6 +26,11 @@ pub struct Session {
     /// tempo-synced delays); `null` when the song has no clear pulse.
     #[serde(default)]
     pub tempo_bpm: Option<f64>,
+    /// Low-end mono: below this frequency, Hz, every strip's output plays from both
+    /// speakers alike (its side is high-passed, 48 dB/octave, −3 dB here, so it is 16 dB
+    /// down at 0.8× and 28 dB down at 2/3 of it); `null` keeps the low end as panned.
+    #[serde(default)]
+    pub mono_below_hz: Option<f64>,
 }
 
 /// One stem on its channel strip.
@@ -60,6 +65,24 @@ pub struct Strip {
     /// Repairs run first on the strip, before trim and fader; absent when all are off.
     #[serde(default, skip_serializing_if = "Repair::is_off")]
     pub repair: Repair,
+    /// Harmonics added to a low instrument so it stays heard at quiet playback (after the
+    /// repairs); absent when off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bass_harmonics: Option<BassHarmonics>,
+}
+
+/// Harmonic bass enhancement: a parallel saturation of the fundamentals whose upper
+/// harmonics, kept between `low_hz` and `high_hz`, carry the pitch and punch of a kick or
+/// bass where a quiet playback level loses the fundamentals themselves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BassHarmonics {
+    /// Level of the added octave relative to the fundamental it comes from, dB.
+    pub amount_db: f64,
+    /// Harmonics are kept above this, Hz (nothing is added to the fundamentals' region);
+    /// fundamentals up to 1.5 × this feed the generator.
+    pub low_hz: f64,
+    /// Harmonics are kept below this, Hz.
+    pub high_hz: f64,
 }
 
 /// What the repair stage does to a track, in signal order: declip, DC and rumble
@@ -155,6 +178,7 @@ impl Default for Strip {
             width: 1.0,
             mute: false,
             repair: Repair::default(),
+            bass_harmonics: None,
         }
     }
 }
@@ -262,6 +286,18 @@ impl Session {
                     checks.push(("repair.denoise.profile_s start", *a, 0.0, *b));
                 }
             }
+            if let Some(h) = &s.bass_harmonics {
+                checks.extend([
+                    ("bass_harmonics.amount_db", h.amount_db, -40.0, 0.0),
+                    ("bass_harmonics.low_hz", h.low_hz, 40.0, 300.0),
+                    (
+                        "bass_harmonics.high_hz",
+                        h.high_hz,
+                        1.5 * h.low_hz,
+                        2000.0f64.min(nyquist),
+                    ),
+                ]);
+            }
             if let Some(g) = &r.gate {
                 checks.extend([
                     ("repair.gate.threshold_db", g.threshold_db, -96.0, 0.0),
@@ -285,6 +321,11 @@ impl Session {
             && !(20.0..=400.0).contains(&bpm)
         {
             return Err(format!("tempo_bpm {bpm} is outside 20..=400"));
+        }
+        if let Some(f) = self.mono_below_hz
+            && !(20.0..=500.0f64.min(0.45 * self.sample_rate as f64)).contains(&f)
+        {
+            return Err(format!("mono_below_hz {f} is outside 20..=500"));
         }
         let m = &self.master;
         if !(-70.0..=0.0).contains(&m.target_lufs) {
