@@ -25,11 +25,11 @@ pub fn render(
 ) -> Result<(Spool, MasterReport), Error> {
     assert_eq!(stems.len(), session.tracks.len(), "one stem per track");
     let rate = session.sample_rate;
-    let strips: Vec<ChannelStrip> = session
+    let mut strips: Vec<ChannelStrip> = session
         .tracks
         .iter()
         .zip(stems)
-        .map(|(t, s)| ChannelStrip::new(&t.strip, s.channels()))
+        .map(|(t, s)| ChannelStrip::new(&t.strip, s.channels(), rate))
         .collect();
     let mut repairs: Vec<Option<RepairChain>> = session
         .tracks
@@ -49,7 +49,9 @@ pub fn render(
         let n = (frames - pos).min(BLOCK as u64) as usize;
         let mix = &mut mix[..n * 2];
         mix.fill(0.0);
-        for (i, ((strip, stem), repair)) in strips.iter().zip(stems).zip(&mut repairs).enumerate() {
+        for (i, ((strip, stem), repair)) in
+            strips.iter_mut().zip(stems).zip(&mut repairs).enumerate()
+        {
             let input = &mut input[..n * stem.channels()];
             match repair {
                 Some(r) => r.read(stem, pos, input),

@@ -60,6 +60,36 @@ pub struct Strip {
     /// Repairs run first on the strip, before trim and fader; absent when all are off.
     #[serde(default, skip_serializing_if = "Repair::is_off")]
     pub repair: Repair,
+    /// Keyed dynamic EQ, after the repairs: bells whose gain moves over time (cuts of the
+    /// bands where this track masks the lead while the lead sings). Absent when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dynamic_eq: Vec<DynamicBell>,
+    /// Fader automation (the vocal rider): gain added to the fader over time. Between points
+    /// the console moves it linearly in dB, sample by sample; before the first point and
+    /// after the last it holds their gain. Absent when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub automation: Vec<GainPoint>,
+}
+
+/// One point of an automation curve.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GainPoint {
+    /// Time from the start of the song, seconds.
+    pub time_s: f64,
+    /// Gain at that time, dB.
+    pub gain_db: f64,
+}
+
+/// A bell of the dynamic EQ: a fixed centre and Q, an automated gain (see
+/// [`crate::dsp::automation::AutomatedBell`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DynamicBell {
+    /// Centre frequency, Hz.
+    pub freq_hz: f64,
+    /// Quality factor (centre over bandwidth).
+    pub q: f64,
+    /// Gain over time, as for fader automation; 0 dB where the bell rests.
+    pub points: Vec<GainPoint>,
 }
 
 /// What the repair stage does to a track, in signal order: declip, DC and rumble
@@ -155,6 +185,8 @@ impl Default for Strip {
             width: 1.0,
             mute: false,
             repair: Repair::default(),
+            dynamic_eq: Vec::new(),
+            automation: Vec::new(),
         }
     }
 }
@@ -271,6 +303,33 @@ impl Session {
                     ("repair.gate.hold_ms", g.hold_ms, 0.0, 2000.0),
                     ("repair.gate.release_ms", g.release_ms, 1.0, 5000.0),
                 ]);
+            }
+            for b in &s.dynamic_eq {
+                checks.push((
+                    "dynamic_eq.freq_hz",
+                    b.freq_hz,
+                    20.0,
+                    20_000.0f64.min(nyquist),
+                ));
+                checks.push(("dynamic_eq.q", b.q, 0.1, 20.0));
+            }
+            let curves = std::iter::once(("automation", &s.automation)).chain(
+                s.dynamic_eq
+                    .iter()
+                    .map(|b| ("dynamic_eq.points", &b.points)),
+            );
+            for (field, points) in curves {
+                let mut last = 0.0;
+                for (k, p) in points.iter().enumerate() {
+                    if !(p.time_s >= last && p.time_s.is_finite()) {
+                        return Err(format!(
+                            "track {:?}: {field} point {k} at {} s is not in time order from 0 s",
+                            t.name, p.time_s
+                        ));
+                    }
+                    checks.push((field, p.gain_db, -48.0, 24.0));
+                    last = p.time_s;
+                }
             }
             for (field, v, lo, hi) in checks {
                 if !(lo..=hi).contains(&v) {
