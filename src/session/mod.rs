@@ -361,3 +361,66 @@ impl Session {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> Session {
+        let point = |time_s, gain_db| GainPoint { time_s, gain_db };
+        Session {
+            format_version: FORMAT_VERSION,
+            sample_rate: 44_100,
+            tracks: vec![Track {
+                name: "guitar".into(),
+                source: "/stems/guitar.wav".into(),
+                role: Role::Guitar,
+                strip: Strip {
+                    dynamic_eq: vec![DynamicBell {
+                        freq_hz: 2000.0,
+                        q: 1.4,
+                        points: vec![point(0.2, 0.0), point(0.6, -4.5), point(1.0, 0.0)],
+                    }],
+                    automation: vec![point(0.2, 1.5), point(0.6, -0.3)],
+                    ..Strip::default()
+                },
+            }],
+            master: Master {
+                target_lufs: -14.0,
+                ceiling_dbtp: -1.0,
+            },
+            tempo_bpm: None,
+        }
+    }
+
+    #[test]
+    fn automation_reads_back_exactly_and_older_sessions_load() {
+        let s = session();
+        let text = serde_json::to_string_pretty(&s).unwrap();
+        assert!(text.contains("\"dynamic_eq\"") && text.contains("\"freq_hz\": 2000.0"));
+        assert_eq!(Session::parse(&text, Path::new("/s.json")).unwrap(), s);
+        // A session written before automation existed: none, same as before.
+        let mut old: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let strip = old["tracks"][0]["strip"].as_object_mut().unwrap();
+        strip.remove("dynamic_eq");
+        strip.remove("automation");
+        let old = Session::parse(&old.to_string(), Path::new("/s.json")).unwrap();
+        assert!(old.tracks[0].strip.automation.is_empty());
+        assert!(old.tracks[0].strip.dynamic_eq.is_empty());
+    }
+
+    #[test]
+    fn automation_out_of_order_or_out_of_range_is_refused_by_name() {
+        let mut s = session();
+        s.tracks[0].strip.automation.swap(0, 1);
+        let e = s.validate().unwrap_err();
+        assert!(e.contains("automation point 1 at 0.2 s"), "{e}");
+        let mut s = session();
+        s.tracks[0].strip.dynamic_eq[0].points[1].gain_db = -60.0;
+        let e = s.validate().unwrap_err();
+        assert!(e.contains("dynamic_eq.points = -60"), "{e}");
+        let mut s = session();
+        s.tracks[0].strip.dynamic_eq[0].freq_hz = 21_000.0;
+        assert!(s.validate().unwrap_err().contains("dynamic_eq.freq_hz"));
+    }
+}
