@@ -6,9 +6,10 @@
 //! lead sings. It is evaluated on the analysis band frames of the tracks at their fader and
 //! pan gains, nothing rendered. In each sung frame, in this order:
 //! 1. **Duck EQ** (a keyed dynamic EQ on the accompaniment): bells at [`BELLS`] on every
-//!    other track are cut, 3 dB at a time and at most [`DUCK_MAX_DB`], each step on the
-//!    (track, bell) that raises the frame's SII most, until the frame reaches
-//!    [`TARGET_SII`]: the tracks that mask the lead, in the bands where they mask it.
+//!    other track are cut, 3 dB at a time and at most [`DUCK_MAX_DB`] (3 dB on backing
+//!    vocals), each step on the (track, bell) that raises the frame's SII most (a track
+//!    already cut counts less, so the cuts spread over the maskers), until the frame
+//!    reaches [`TARGET_SII`]: the tracks that mask the lead, in the bands where they mask it.
 //! 2. **Rider**: where the cuts are not enough, the lead's fader goes up (at most
 //!    [`RIDE_RANGE_DB`]) until the frame reaches the target; where the words are clear
 //!    beyond [`CLEAR_SII`] it comes down towards it, so the words stay even.
@@ -94,12 +95,27 @@ pub struct Words {
     pub lead_vs_mix_db: f64,
 }
 
+/// Deepest cut of a role's bells, in steps: backing vocals sing with the lead, in its bands,
+/// on purpose; hollowed out by the full cut they would vanish exactly where they play.
+fn max_cut_steps(role: Role) -> usize {
+    match role {
+        Role::BackingVocal => 1,
+        _ => DUCK_STEPS,
+    }
+}
+
+/// How much a step on a track already cut counts against a step on a fresh one: the cuts
+/// are spread over the maskers rather than hollowing one track out.
+const SPREAD_WEIGHT: f64 = 0.5;
+
 /// The tracks per 400 ms frame: band energies at their bus gains.
 struct Song {
     /// `[track][frame][band]`, linear power.
     energy: Vec<Vec<[f64; BANDS]>>,
     frames: usize,
     lead: usize,
+    /// Per track: the most cut steps of each of its bells.
+    max_steps: Vec<usize>,
     sung: Vec<bool>,
     /// Power gain of each bell at each band centre, per cut step: `[bell][step][band]`.
     bell_gain: Vec<Vec<[f64; BANDS]>>,
@@ -174,6 +190,7 @@ impl Song {
             energy,
             frames,
             lead,
+            max_steps: tracks.iter().map(|t| max_cut_steps(t.role)).collect(),
             sung,
             bell_gain,
             centres,
@@ -317,10 +334,11 @@ fn decide_frame(
     let mut rest = rest_of(&steps);
     let mut now = worst(song.sii(&lead, &rest, cal));
     while now < TARGET_SII {
-        let mut best: Option<(f64, usize, usize, [f64; BANDS])> = None;
+        let mut best: Option<(f64, f64, usize, usize, [f64; BANDS])> = None;
         for j in (0..n).filter(|&j| j != song.lead) {
+            let weight = 1.0 / (1.0 + SPREAD_WEIGHT * steps[j].iter().sum::<usize>() as f64);
             for k in 0..BELLS.len() {
-                if steps[j][k] == DUCK_STEPS {
+                if steps[j][k] >= song.max_steps[j] {
                     continue;
                 }
                 let mut s = steps[j];
@@ -331,14 +349,15 @@ fn decide_frame(
                     *x = x.max(0.0);
                 }
                 let v = worst(song.sii(&lead, &r, cal));
-                if best.as_ref().is_none_or(|b| v > b.0) {
-                    best = Some((v, j, k, r));
+                let score = (v - now) * weight;
+                if best.as_ref().is_none_or(|b| score > b.0) {
+                    best = Some((score, v, j, k, r));
                 }
             }
         }
         match best {
             // A step that hardly helps is not worth the change to the accompaniment.
-            Some((v, j, k, r)) if v > now + MIN_STEP_GAIN => {
+            Some((_, v, j, k, r)) if v > now + MIN_STEP_GAIN => {
                 steps[j][k] += 1;
                 rest = r;
                 now = v;
