@@ -57,9 +57,13 @@ const DUCK_STEPS: usize = (DUCK_MAX_DB / DUCK_STEP_DB) as usize;
 const MIN_STEP_GAIN: f64 = 0.002;
 /// Where the lead's loudness must sit relative to the whole mix, dB (BS.1770, gated), with
 /// a margin inside the −9…−1 dB of a good mix for the model's error.
-pub const LEAD_VS_MIX_DB: (f64, f64) = (-8.0, -2.0);
-/// Most passes of the search for the lead's fader.
-const MAX_LEVEL_PASSES: usize = 6;
+pub const LEAD_VS_MIX_DB: (f64, f64) = (-8.0, -2.5);
+/// The search for the lead's fader brackets in steps of this, dB…
+const LEVEL_BRACKET_DB: f64 = 6.0;
+/// …at most this many…
+const LEVEL_BRACKETS: usize = 4;
+/// …then halves the bracket this many times.
+const LEVEL_BISECTIONS: usize = 4;
 /// Sung frames: within this of the lead's loudest 5 % (the activity rule of the benchmark).
 const SUNG_RANGE_DB: f64 = 20.0;
 
@@ -514,42 +518,53 @@ pub fn decide(tracks: &[WordsTrack<'_>]) -> Words {
     let zero = vec![0.0; song.frames];
     let sii_before = medians(&zero, &no_duck);
 
-    // The lead's fader offset that puts it inside its window against the mix: a secant
-    // search (the rider partly makes up for a fader move, so one step is not enough).
+    // The lead's fader offset that puts it inside its window against the mix, by bisection
+    // (the rider partly makes up for a fader move, so one step is not enough): as loud as
+    // the window allows when the lead starts too loud, as quiet as it allows when too quiet.
     let (lo, hi) = LEAD_VS_MIX_DB;
-    let outside = |rel: f64| (rel - hi).max(lo - rel).max(0.0);
-    let mut offset = 0.0;
-    let mut tried: Vec<(f64, f64, Vec<f64>, Duck)> = Vec::new();
-    for _ in 0..MAX_LEVEL_PASSES {
+    let run = |offset: f64| {
         let (ride, duck) = pass(&song, offset);
         let lead_db: Vec<f64> = ride.iter().map(|r| r + offset).collect();
         let (l, m) = song.loudness(&lead_db, &duck);
-        let rel = l - m;
-        let slope = tried.last().map_or(1.0, |(o, r, ..)| {
-            if offset == *o {
-                1.0
-            } else {
-                ((rel - r) / (offset - o)).clamp(0.1, 1.0)
+        (offset, l - m, ride, duck)
+    };
+    let first = run(0.0);
+    let (offset, rel, ride, duck) = if first.1 > hi || first.1 < lo {
+        // `good` is inside (or past) the window's near edge, `bad` is on the far side.
+        let down = first.1 > hi;
+        let ok = |rel: f64| if down { rel <= hi } else { rel >= lo };
+        let dir = if down { -1.0 } else { 1.0 };
+        let mut bad = 0.0;
+        let mut good = None;
+        for k in 1..=LEVEL_BRACKETS {
+            let r = run(dir * LEVEL_BRACKET_DB * k as f64);
+            if ok(r.1) {
+                good = Some(r);
+                break;
             }
-        });
-        tried.push((offset, rel, ride, duck));
-        if outside(rel) == 0.0 {
-            break;
+            bad = r.0;
         }
-        let want = rel.clamp(lo, hi);
-        offset = (((offset + (want - rel) / slope) * 10.0).round() / 10.0).clamp(-30.0, 12.0);
-    }
-    let best = tried
-        .iter()
-        .enumerate()
-        .min_by(|a, b| {
-            outside(a.1.1)
-                .total_cmp(&outside(b.1.1))
-                .then(b.0.cmp(&a.0))
-        })
-        .map(|(i, _)| i)
-        .expect("one pass at least");
-    let (offset, rel, ride, duck) = tried.swap_remove(best);
+        match good {
+            None => run(dir * LEVEL_BRACKET_DB * LEVEL_BRACKETS as f64),
+            Some(mut good) => {
+                for _ in 0..LEVEL_BISECTIONS {
+                    let mid = ((good.0 + bad) * 5.0).round() / 10.0;
+                    if mid == good.0 || mid == bad {
+                        break;
+                    }
+                    let r = run(mid);
+                    if ok(r.1) {
+                        good = r;
+                    } else {
+                        bad = mid;
+                    }
+                }
+                good
+            }
+        }
+    } else {
+        first
+    };
     let lead_db: Vec<f64> = ride.iter().map(|r| r + offset).collect();
     let sii_after = medians(&lead_db, &duck);
     let duck = duck
