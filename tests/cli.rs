@@ -102,6 +102,11 @@ fn render_reproduces_the_mix_byte_for_byte() {
             s(&session),
             "-q",
         ]));
+        // The song has a lead: its rider and the accompaniment's duck EQ are in the
+        // session, so this checks they re-render exactly too.
+        let text = std::fs::read_to_string(&session).unwrap();
+        assert!(text.contains("\"automation\""), "no rider in {text}");
+        assert!(text.contains("\"dynamic_eq\""), "no duck EQ in {text}");
         let again = out.path().join(format!("again.{ext}"));
         assert_ok(&mixwright(&["render", s(&session), "-o", s(&again), "-q"]));
         let a = std::fs::read(&mix).unwrap();

@@ -191,7 +191,7 @@ pub fn bark(freq_hz: f64) -> f64 {
 }
 
 /// Power gain of the BS.1770 K-weighting (48 kHz coefficients) at `freq_hz`.
-fn k_weighting(freq_hz: f64) -> f64 {
+pub fn k_weighting(freq_hz: f64) -> f64 {
     let w = 2.0 * std::f64::consts::PI * freq_hz / 48_000.0;
     let response = |b: [f64; 3], a: [f64; 3]| {
         let (c1, s1, c2, s2) = (w.cos(), w.sin(), (2.0 * w).cos(), (2.0 * w).sin());

@@ -8,6 +8,7 @@ pub mod problems;
 pub mod relation;
 pub mod role;
 mod role_model;
+pub mod sii;
 pub mod spectrum;
 pub mod tempo;
 

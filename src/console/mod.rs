@@ -28,11 +28,11 @@ pub fn render(
 ) -> Result<(Spool, MasterReport), Error> {
     assert_eq!(stems.len(), session.tracks.len(), "one stem per track");
     let rate = session.sample_rate;
-    let strips: Vec<ChannelStrip> = session
+    let mut strips: Vec<ChannelStrip> = session
         .tracks
         .iter()
         .zip(stems)
-        .map(|(t, s)| ChannelStrip::new(&t.strip, s.channels()))
+        .map(|(t, s)| ChannelStrip::new(&t.strip, s.channels(), rate))
         .collect();
     let mut repairs: Vec<Option<RepairChain>> = session
         .tracks
@@ -82,7 +82,7 @@ pub fn render(
         let mix = &mut mix[..n * 2];
         mix.fill(0.0);
         for (i, ((((strip, stem), repair), harmonics), low_mono)) in strips
-            .iter()
+            .iter_mut()
             .zip(stems)
             .zip(&mut repairs)
             .zip(&mut harmonics)

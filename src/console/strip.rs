@@ -1,6 +1,11 @@
-//! A channel strip: repair, polarity, trim, fader, width and pan, from a mono or stereo
-//! stem to the stereo mix bus.
+//! A channel strip: repair, dynamic EQ, polarity, trim, fader (with its automation), width
+//! and pan, from a mono or stereo stem to the stereo mix bus.
+//!
+//! Automation (fader and dynamic EQ) plays sample-accurately from each sample's frame
+//! index ([`crate::dsp::automation`]): the same session gives the same samples whatever
+//! the block size.
 
+use crate::dsp::automation::{AutomatedBell, Automation};
 use crate::dsp::biquad::{Biquad, BiquadKind};
 use crate::dsp::declick::Declicker;
 use crate::dsp::declip::Declipper;
@@ -10,7 +15,7 @@ use crate::dsp::gate::{Gate, GateSettings};
 use crate::dsp::hum::HumRemover;
 use crate::dsp::{Processor, db_to_gain, pan};
 use crate::io::spool::Spool;
-use crate::session::{Repair, Strip};
+use crate::session::{GainPoint, Repair, Strip};
 
 /// Corner of the DC-removing high-pass, Hz: below any instrument's fundamental, and its
 /// time constant (≈ 30 ms) is short enough to settle on the first note.
@@ -193,18 +198,39 @@ impl RepairChain {
     }
 }
 
-/// A strip ready to play: the session's settings turned into gains.
+/// A strip ready to play: the session's settings turned into gains and filters. Plays
+/// sequentially from the song's first frame.
 pub struct ChannelStrip {
     channels: usize,
     /// Gain from the input's left (or mono) channel to bus left and right.
     left: (f32, f32),
     /// Gain from the input's right channel to bus left and right (stereo inputs only).
     right: (f32, f32),
+    /// The dynamic EQ's bells, in order.
+    bells: Vec<AutomatedBell>,
+    /// Fader automation (empty: none).
+    automation: Automation,
+    /// Per-frame fader automation gains of the current block.
+    gains: Vec<f32>,
+    /// Frame index of the next sample.
+    pos: u64,
+}
+
+fn curve(points: &[GainPoint], rate: f64) -> Automation {
+    Automation::new(points.iter().map(|p| (p.time_s, p.gain_db)), rate)
 }
 
 impl ChannelStrip {
-    /// Builds the strip for a stem with `channels` (1 or 2) channels.
-    pub fn new(strip: &Strip, channels: usize) -> Self {
+    /// Builds the strip for a stem with `channels` (1 or 2) channels at `rate` Hz. A bell
+    /// above what the rate holds is left out (the session validates against 0.45·rate).
+    pub fn new(strip: &Strip, channels: usize, rate: u32) -> Self {
+        let fs = f64::from(rate);
+        let bells = strip
+            .dynamic_eq
+            .iter()
+            .filter_map(|b| AutomatedBell::new(channels, fs, b.freq_hz, b.q, curve(&b.points, fs)))
+            .collect();
+        let automation = curve(&strip.automation, fs);
         let sign = if strip.polarity_inverted { -1.0 } else { 1.0 };
         let g = if strip.mute {
             0.0
@@ -217,6 +243,10 @@ impl ChannelStrip {
                 channels,
                 left: ((g * l) as f32, (g * r) as f32),
                 right: (0.0, 0.0),
+                bells,
+                automation,
+                gains: Vec::new(),
+                pos: 0,
             };
         }
         // Width as mid/side: L' = m + w·s, R' = m − w·s, folded into a 2×2 matrix,
@@ -229,12 +259,27 @@ impl ChannelStrip {
             channels,
             left: ((g * bl * a) as f32, (g * br * b) as f32),
             right: ((g * bl * b) as f32, (g * br * a) as f32),
+            bells,
+            automation,
+            gains: Vec::new(),
+            pos: 0,
         }
     }
 
-    /// Adds this strip's output for `input` (interleaved, the stem's channel count) to the
-    /// stereo `bus`, and writes it alone into `solo` when given (for `--stems-out`).
-    pub fn mix_into(&self, input: &[f32], bus: &mut [f32], mut solo: Option<&mut [f32]>) {
+    /// Plays the next block: runs `input` (interleaved, the stem's channel count; changed in
+    /// place by the dynamic EQ) through the strip, adds the result to the stereo `bus`, and
+    /// writes it alone into `solo` when given (for `--stems-out`).
+    pub fn mix_into(&mut self, input: &mut [f32], bus: &mut [f32], mut solo: Option<&mut [f32]>) {
+        let frames = input.len() / self.channels;
+        for b in &mut self.bells {
+            b.process(input);
+        }
+        let ride = !self.automation.is_empty();
+        if ride {
+            self.gains.resize(frames, 1.0);
+            self.automation.fill_gains(self.pos, &mut self.gains);
+        }
+        self.pos += frames as u64;
         for (i, (frame, out)) in input
             .chunks_exact(self.channels)
             .zip(bus.chunks_exact_mut(2))
@@ -242,8 +287,12 @@ impl ChannelStrip {
         {
             let x = frame[0];
             let y = if self.channels == 2 { frame[1] } else { 0.0 };
-            let l = x * self.left.0 + y * self.right.0;
-            let r = x * self.left.1 + y * self.right.1;
+            let mut l = x * self.left.0 + y * self.right.0;
+            let mut r = x * self.left.1 + y * self.right.1;
+            if ride {
+                l *= self.gains[i];
+                r *= self.gains[i];
+            }
             out[0] += l;
             out[1] += r;
             if let Some(s) = solo.as_deref_mut() {
@@ -341,46 +390,83 @@ mod tests {
     #[test]
     fn stereo_at_unity_passes_through_and_width_zero_is_mono() {
         let strip = Strip::default();
-        let s = ChannelStrip::new(&strip, 2);
+        let mut s = ChannelStrip::new(&strip, 2, 48_000);
         let input = [0.5, -0.25, 0.1, 0.3];
         let mut bus = [0.0; 4];
-        s.mix_into(&input, &mut bus, None);
+        s.mix_into(&mut input.clone(), &mut bus, None);
         assert_eq!(bus, input);
-        let mono = ChannelStrip::new(
+        let mut mono = ChannelStrip::new(
             &Strip {
                 width: 0.0,
                 ..Strip::default()
             },
             2,
+            48_000,
         );
         let mut bus = [0.0; 4];
-        mono.mix_into(&input, &mut bus, None);
+        mono.mix_into(&mut input.clone(), &mut bus, None);
         assert_eq!(bus[0], bus[1]);
         assert!((bus[0] - 0.125).abs() < 1e-7);
     }
 
     #[test]
     fn polarity_mute_and_centre_pan() {
-        let inv = ChannelStrip::new(
+        let mut inv = ChannelStrip::new(
             &Strip {
                 polarity_inverted: true,
                 ..Strip::default()
             },
             1,
+            48_000,
         );
         let mut bus = [0.0; 2];
-        inv.mix_into(&[1.0], &mut bus, None);
+        inv.mix_into(&mut [1.0], &mut bus, None);
         assert!((bus[0] + std::f32::consts::FRAC_1_SQRT_2).abs() < 1e-6 && bus[0] == bus[1]);
-        let muted = ChannelStrip::new(
+        let mut muted = ChannelStrip::new(
             &Strip {
                 mute: true,
                 ..Strip::default()
             },
             1,
+            48_000,
         );
         let mut bus = [0.0; 2];
         let mut solo = [9.0; 2];
-        muted.mix_into(&[1.0], &mut bus, Some(&mut solo));
+        muted.mix_into(&mut [1.0], &mut bus, Some(&mut solo));
         assert_eq!((bus, solo), ([0.0; 2], [0.0; 2]));
+    }
+
+    #[test]
+    fn fader_automation_is_sample_accurate_and_block_independent() {
+        let strip = Strip {
+            automation: vec![
+                GainPoint {
+                    time_s: 0.001,
+                    gain_db: 0.0,
+                },
+                GainPoint {
+                    time_s: 0.003,
+                    gain_db: -20.0,
+                },
+            ],
+            ..Strip::default()
+        };
+        // At 1 kHz: frame 1 on the first point, 2 halfway (−10 dB), 3 on the second.
+        let input = [1.0f32; 10];
+        let mut whole = [0.0; 10];
+        ChannelStrip::new(&strip, 2, 1000).mix_into(&mut input.clone(), &mut whole, None);
+        let want = [1.0, 1.0, 10f32.powf(-0.5), 0.1, 0.1];
+        for (k, w) in want.iter().enumerate() {
+            assert!(
+                (whole[2 * k] - w).abs() < 1e-6,
+                "frame {k}: {}",
+                whole[2 * k]
+            );
+        }
+        let mut parts = [0.0; 10];
+        let mut s = ChannelStrip::new(&strip, 2, 1000);
+        s.mix_into(&mut input[..6].to_vec(), &mut parts[..6], None);
+        s.mix_into(&mut input[6..].to_vec(), &mut parts[6..], None);
+        assert_eq!(parts, whole);
     }
 }

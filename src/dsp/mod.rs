@@ -1,5 +1,6 @@
 //! Sample-level building blocks. Nothing here knows about songs, roles or files.
 
+pub mod automation;
 pub mod biquad;
 pub mod declick;
 pub mod declip;

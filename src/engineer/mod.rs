@@ -7,6 +7,7 @@ pub mod playback;
 pub mod repair;
 pub mod roles;
 pub mod stereo;
+pub mod words;
 
 use std::path::PathBuf;
 
@@ -50,6 +51,18 @@ pub struct Plan {
     pub inverted: Vec<bool>,
     /// Notes on the roles and repairs.
     pub warnings: Vec<String>,
+}
+
+/// Power a track's pan law puts on the bus, as the mean of the two channels, relative to
+/// the track's own mean square per channel, dB: −3 for a mono track at any position
+/// (constant power), 0 for a centred stereo one.
+fn pan_power_db(place: &stereo::Placement, channels: usize) -> f64 {
+    let (l, r) = if channels == 1 {
+        crate::dsp::pan::constant_power(place.pan)
+    } else {
+        crate::dsp::pan::balance(place.pan)
+    };
+    10.0 * ((l * l + r * r) / 2.0).log10()
 }
 
 /// Roles and repairs for a song; `relations` are the pairs of `tracks` (by index) that
@@ -115,7 +128,7 @@ pub fn decide(
     let tempo_bpm = tempo::song_envelope(&onsets)
         .and_then(|song| tempo::estimate(&song.flux, song.hop_s))
         .map(|t| t.bpm);
-    let faders = level::set_faders(&roles, active_lufs);
+    let mut faders = level::set_faders(&roles, active_lufs);
     let pan_tracks: Vec<stereo::PanTrack<'_>> = tracks
         .iter()
         .zip(&roles)
@@ -128,6 +141,24 @@ pub fn decide(
         })
         .collect();
     let places = stereo::place(&pan_tracks);
+    let words = words::decide(
+        &tracks
+            .iter()
+            .zip(&roles)
+            .zip(faders.iter().zip(&places))
+            .map(|((t, &role), (fader, place))| words::WordsTrack {
+                role,
+                frames: &t.analysis.spectrum.frames,
+                gain_db: (!fader.mute)
+                    .then(|| fader.db + place.makeup_db + pan_power_db(place, t.channels)),
+            })
+            .collect::<Vec<_>>(),
+    );
+    let mut ride = vec![Vec::new(); tracks.len()];
+    if let Some(lead) = words.lead {
+        faders[lead].db += words.lead_fader_db;
+        ride[lead] = words.ride;
+    }
     let frames: Vec<_> = tracks.iter().map(|t| &t.analysis.spectrum.frames).collect();
     let gains: Vec<Option<f64>> = faders
         .iter()
@@ -142,8 +173,12 @@ pub fn decide(
         .zip(faders)
         .zip(places.into_iter().zip(checks))
         .zip(repairs.into_iter().zip(inverted))
+        .zip(words.duck.into_iter().zip(ride))
         .map(
-            |((((t, role), fader), (place, check)), (repair, polarity_inverted))| {
+            |(
+                ((((t, role), fader), (place, check)), (repair, polarity_inverted)),
+                (dynamic_eq, automation),
+            )| {
                 if let Some(note) = &fader.note {
                     warnings.push(format!("{}: {note}", t.name));
                 }
@@ -171,6 +206,8 @@ pub fn decide(
                         polarity_inverted,
                         repair,
                         bass_harmonics: check.harmonics,
+                        dynamic_eq,
+                        automation,
                         ..Strip::default()
                     },
                 }

@@ -69,6 +69,36 @@ pub struct Strip {
     /// repairs); absent when off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bass_harmonics: Option<BassHarmonics>,
+    /// Keyed dynamic EQ, after the repairs: bells whose gain moves over time (cuts of the
+    /// bands where this track masks the lead while the lead sings). Absent when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dynamic_eq: Vec<DynamicBell>,
+    /// Fader automation (the vocal rider): gain added to the fader over time. Between points
+    /// the console moves it linearly in dB, sample by sample; before the first point and
+    /// after the last it holds their gain. Absent when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub automation: Vec<GainPoint>,
+}
+
+/// One point of an automation curve.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GainPoint {
+    /// Time from the start of the song, seconds.
+    pub time_s: f64,
+    /// Gain at that time, dB.
+    pub gain_db: f64,
+}
+
+/// A bell of the dynamic EQ: a fixed centre and Q, an automated gain (see
+/// [`crate::dsp::automation::AutomatedBell`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DynamicBell {
+    /// Centre frequency, Hz.
+    pub freq_hz: f64,
+    /// Quality factor (centre over bandwidth).
+    pub q: f64,
+    /// Gain over time, as for fader automation; 0 dB where the bell rests.
+    pub points: Vec<GainPoint>,
 }
 
 /// Harmonic bass enhancement: a parallel saturation of the fundamentals whose upper
@@ -179,6 +209,8 @@ impl Default for Strip {
             mute: false,
             repair: Repair::default(),
             bass_harmonics: None,
+            dynamic_eq: Vec::new(),
+            automation: Vec::new(),
         }
     }
 }
@@ -308,6 +340,33 @@ impl Session {
                     ("repair.gate.release_ms", g.release_ms, 1.0, 5000.0),
                 ]);
             }
+            for b in &s.dynamic_eq {
+                checks.push((
+                    "dynamic_eq.freq_hz",
+                    b.freq_hz,
+                    20.0,
+                    20_000.0f64.min(nyquist),
+                ));
+                checks.push(("dynamic_eq.q", b.q, 0.1, 20.0));
+            }
+            let curves = std::iter::once(("automation", &s.automation)).chain(
+                s.dynamic_eq
+                    .iter()
+                    .map(|b| ("dynamic_eq.points", &b.points)),
+            );
+            for (field, points) in curves {
+                let mut last = 0.0;
+                for (k, p) in points.iter().enumerate() {
+                    if !(p.time_s >= last && p.time_s.is_finite()) {
+                        return Err(format!(
+                            "track {:?}: {field} point {k} at {} s is not in time order from 0 s",
+                            t.name, p.time_s
+                        ));
+                    }
+                    checks.push((field, p.gain_db, -48.0, 24.0));
+                    last = p.time_s;
+                }
+            }
             for (field, v, lo, hi) in checks {
                 if !(lo..=hi).contains(&v) {
                     return Err(format!(
@@ -341,5 +400,69 @@ impl Session {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> Session {
+        let point = |time_s, gain_db| GainPoint { time_s, gain_db };
+        Session {
+            format_version: FORMAT_VERSION,
+            sample_rate: 44_100,
+            tracks: vec![Track {
+                name: "guitar".into(),
+                source: "/stems/guitar.wav".into(),
+                role: Role::Guitar,
+                strip: Strip {
+                    dynamic_eq: vec![DynamicBell {
+                        freq_hz: 2000.0,
+                        q: 1.4,
+                        points: vec![point(0.2, 0.0), point(0.6, -4.5), point(1.0, 0.0)],
+                    }],
+                    automation: vec![point(0.2, 1.5), point(0.6, -0.3)],
+                    ..Strip::default()
+                },
+            }],
+            master: Master {
+                target_lufs: -14.0,
+                ceiling_dbtp: -1.0,
+            },
+            tempo_bpm: None,
+            mono_below_hz: None,
+        }
+    }
+
+    #[test]
+    fn automation_reads_back_exactly_and_older_sessions_load() {
+        let s = session();
+        let text = serde_json::to_string_pretty(&s).unwrap();
+        assert!(text.contains("\"dynamic_eq\"") && text.contains("\"freq_hz\": 2000.0"));
+        assert_eq!(Session::parse(&text, Path::new("/s.json")).unwrap(), s);
+        // A session written before automation existed: none, same as before.
+        let mut old: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let strip = old["tracks"][0]["strip"].as_object_mut().unwrap();
+        strip.remove("dynamic_eq");
+        strip.remove("automation");
+        let old = Session::parse(&old.to_string(), Path::new("/s.json")).unwrap();
+        assert!(old.tracks[0].strip.automation.is_empty());
+        assert!(old.tracks[0].strip.dynamic_eq.is_empty());
+    }
+
+    #[test]
+    fn automation_out_of_order_or_out_of_range_is_refused_by_name() {
+        let mut s = session();
+        s.tracks[0].strip.automation.swap(0, 1);
+        let e = s.validate().unwrap_err();
+        assert!(e.contains("automation point 1 at 0.2 s"), "{e}");
+        let mut s = session();
+        s.tracks[0].strip.dynamic_eq[0].points[1].gain_db = -60.0;
+        let e = s.validate().unwrap_err();
+        assert!(e.contains("dynamic_eq.points = -60"), "{e}");
+        let mut s = session();
+        s.tracks[0].strip.dynamic_eq[0].freq_hz = 21_000.0;
+        assert!(s.validate().unwrap_err().contains("dynamic_eq.freq_hz"));
     }
 }
