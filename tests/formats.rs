@@ -6,7 +6,16 @@ use crate::cli::{mixwright, read};
 use crate::fixtures::{SampleFormat, WavHeader, encode_with_ffmpeg, test_signal, write_wav_with};
 
 /// (file name, rate, channels, format, header, encode to this extension via ffmpeg)
-const STEMS: &[(&str, u32, u16, SampleFormat, WavHeader, Option<&str>)] = &[
+type Stem = (
+    &'static str,
+    u32,
+    u16,
+    SampleFormat,
+    WavHeader,
+    Option<&'static str>,
+);
+
+const STEMS: &[Stem] = &[
     (
         "bass i16",
         44_100,

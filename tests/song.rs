@@ -51,7 +51,7 @@ pub fn make(rate: u32, secs: f64) -> Vec<Stem> {
         let tb = t % beat;
         let bar_beat = ((t / beat) as usize) % 4;
         // Kick on 1 and 3: a pitch-dropping sine thump.
-        if bar_beat % 2 == 0 {
+        if bar_beat.is_multiple_of(2) {
             let f = 50.0 + 90.0 * env_decay(tb, 0.03);
             kick[i] = (0.8 * env_decay(tb, 0.12) * (2.0 * PI * f * tb).sin()) as f32;
         }

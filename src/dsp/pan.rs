@@ -28,7 +28,7 @@ mod tests {
         }
         let (l, r) = constant_power(0.0);
         assert!((l - r).abs() < 1e-12);
-        assert_eq!(constant_power(-1.0).1.abs() < 1e-12, true);
+        assert!(constant_power(-1.0).1.abs() < 1e-12);
     }
 
     #[test]

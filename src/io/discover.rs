@@ -98,7 +98,7 @@ mod tests {
             Err(Error::NoAudio { .. })
         ));
         let missing = dir.path().join("nope");
-        let err = discover(&[missing.clone()]).unwrap_err();
+        let err = discover(std::slice::from_ref(&missing)).unwrap_err();
         assert!(err.to_string().contains("nope"), "{err}");
     }
 }

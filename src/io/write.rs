@@ -647,6 +647,43 @@ impl FlacSink {
     }
 }
 
+/// Refuses `path` when it resolves to one of `protected` (the inputs); see [`AudioWriter::create`].
+pub fn check_target(path: &Path, protected: &[PathBuf]) -> Result<(), WriteError> {
+    let target = resolve(path);
+    if protected.iter().any(|p| resolve(p) == target) {
+        return Err(WriteError::SameAsInput {
+            path: path.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Writes a small file (a session, a report) atomically: a temporary file beside `path`,
+/// synced, then renamed over it. Refuses to replace one of `protected`.
+pub fn write_bytes_atomic(
+    path: &Path,
+    bytes: &[u8],
+    protected: &[PathBuf],
+) -> Result<(), WriteError> {
+    use std::io::Write as _;
+    check_target(path, protected)?;
+    let not_writable = |source: io::Error| WriteError::NotWritable {
+        path: path.to_owned(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".mixwright.").suffix(".part");
+    let temp = LiveTemp::create(&builder, dir).map_err(not_writable)?;
+    temp.as_file().write_all(bytes).map_err(not_writable)?;
+    temp.as_file().sync_all().map_err(not_writable)?;
+    temp.persist(path).map_err(not_writable)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1327,41 +1364,4 @@ mod tests {
     fn memory_does_not_grow_with_length_wav24() {
         memory_does_not_grow_with_length(OutputFormat::Wav24);
     }
-}
-
-/// Refuses `path` when it resolves to one of `protected` (the inputs); see [`AudioWriter::create`].
-pub fn check_target(path: &Path, protected: &[PathBuf]) -> Result<(), WriteError> {
-    let target = resolve(path);
-    if protected.iter().any(|p| resolve(p) == target) {
-        return Err(WriteError::SameAsInput {
-            path: path.to_owned(),
-        });
-    }
-    Ok(())
-}
-
-/// Writes a small file (a session, a report) atomically: a temporary file beside `path`,
-/// synced, then renamed over it. Refuses to replace one of `protected`.
-pub fn write_bytes_atomic(
-    path: &Path,
-    bytes: &[u8],
-    protected: &[PathBuf],
-) -> Result<(), WriteError> {
-    use std::io::Write as _;
-    check_target(path, protected)?;
-    let not_writable = |source: io::Error| WriteError::NotWritable {
-        path: path.to_owned(),
-        source,
-    };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".mixwright.").suffix(".part");
-    let temp = LiveTemp::create(&builder, dir).map_err(not_writable)?;
-    temp.as_file().write_all(bytes).map_err(not_writable)?;
-    temp.as_file().sync_all().map_err(not_writable)?;
-    temp.persist(path).map_err(not_writable)?;
-    Ok(())
 }
