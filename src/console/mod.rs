@@ -128,15 +128,9 @@ pub fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dsp::testsig::{Rng, band_noise, low_side_to_mid_db};
+    use crate::dsp::testsig::{Rng, band_noise, low_side_to_mid_db, spool};
     use crate::engineer::roles::Role;
     use crate::session::{FORMAT_VERSION, Master, Strip, Track};
-
-    fn spool(data: &[f32], channels: usize) -> Spool {
-        let mut w = SpoolWriter::new(channels).unwrap();
-        w.write(data).unwrap();
-        w.finish().unwrap()
-    }
 
     fn session(mono_below_hz: Option<f64>) -> Session {
         let track = |name: &str, pan: f64| Track {

@@ -306,14 +306,8 @@ impl ChannelStrip {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::spool::SpoolWriter;
+    use crate::dsp::testsig::spool;
     use crate::session::{DeclipRepair, HumRepair};
-
-    fn spool(data: &[f32], channels: usize) -> Spool {
-        let mut w = SpoolWriter::new(channels).unwrap();
-        w.write(data).unwrap();
-        w.finish().unwrap()
-    }
 
     fn play(chain: &mut RepairChain, stem: &Spool, block: usize) -> Vec<f32> {
         let ch = stem.channels();

@@ -111,3 +111,10 @@ pub fn low_side_to_mid_db(x: &[f32], rate: f64, cut: f64) -> f64 {
         .collect();
     10.0 * (low(side) / low(mid)).log10()
 }
+
+/// `data` (interleaved, `channels` channels) in an on-disk spool, as the console reads stems.
+pub fn spool(data: &[f32], channels: usize) -> crate::io::spool::Spool {
+    let mut w = crate::io::spool::SpoolWriter::new(channels).unwrap();
+    w.write(data).unwrap();
+    w.finish().unwrap()
+}
