@@ -433,5 +433,5 @@ fn repaired_loudness(
         meter.push(b);
         Ok(())
     })?;
-    Ok(meter.finish().active_lufs)
+    Ok(meter.finish()?.active_lufs)
 }
