@@ -146,9 +146,10 @@ struct Energies {
 
 impl Energies {
     /// Sums each track's 50 ms band frames (read block by block, all tracks together) into
-    /// 400 ms frames at its gain; returns the store and the lead's frames (one per frame,
-    /// for the sung rule). A store that cannot be read leaves the rest of that track silent.
-    fn new(tracks: &[WordsTrack<'_>], lead: usize, frames: usize) -> (Energies, Vec<[f64; BANDS]>) {
+    /// 400 ms frames at its gain; returns the store and the lead's level in each frame (25 Hz
+    /// to 16 kHz, dB; for the sung rule). A store that cannot be read leaves the rest of that
+    /// track silent.
+    fn new(tracks: &[WordsTrack<'_>], lead: usize, frames: usize) -> (Energies, Vec<f64>) {
         let n = tracks.len();
         let gains: Vec<Option<f64>> = tracks
             .iter()
@@ -165,7 +166,7 @@ impl Energies {
         // One block of 400 ms frames of every track, `[frame][track]`.
         let per_block = BAND_FRAME_BLOCK / HOPS;
         let mut e = vec![[0.0; BANDS]; per_block * n];
-        let mut lead_energy = Vec::with_capacity(frames);
+        let mut lead_level = Vec::with_capacity(frames);
         let mut out = SpoolWriter::new(2 * n * BANDS);
         for first in (0..frames).step_by(per_block) {
             let len = per_block.min(frames - first);
@@ -187,7 +188,7 @@ impl Energies {
                     }
                 }
             }
-            lead_energy.extend((0..len).map(|k| e[k * n + lead]));
+            lead_level.extend((0..len).map(|k| power_db(e[k * n + lead][1..30].iter().sum())));
             if let Ok(w) = &mut out {
                 let flat: Vec<f64> = e[..len * n].iter().flatten().copied().collect();
                 if let Err(err) = w.write_f64(&flat) {
@@ -199,7 +200,7 @@ impl Energies {
             .and_then(SpoolWriter::finish)
             .ok()
             .filter(|_| frames > 0);
-        (Energies { tracks: n, store }, lead_energy)
+        (Energies { tracks: n, store }, lead_level)
     }
 
     /// Every track's band energies in frame `f` (silence past the end or when unreadable).
@@ -230,7 +231,7 @@ impl Song {
             .map(|t| t.frames.frames().div_ceil(HOPS))
             .max()
             .unwrap_or(0);
-        let (energy, lead_energy) = Energies::new(tracks, lead, frames);
+        let (energy, level) = Energies::new(tracks, lead, frames);
         let centres = std::array::from_fn(|b| third_octave_band(b).centre_hz);
         let bell_gain = BELLS
             .iter()
@@ -245,10 +246,6 @@ impl Song {
             })
             .collect();
         // Sung: the lead's frame power within SUNG_RANGE_DB of its loudest 5 %.
-        let level: Vec<f64> = lead_energy
-            .iter()
-            .map(|e| power_db(e[1..30].iter().sum()))
-            .collect();
         let mut heard: Vec<f64> = level.iter().copied().filter(|&l| l > -250.0).collect();
         heard.sort_by(f64::total_cmp);
         let sung = match heard.len() {
