@@ -42,7 +42,7 @@ fn measure(path: &Path) -> mixwright::analysis::loudness::Loudness {
     let (rate, ch, samples) = read(path);
     let mut m = LoudnessMeter::new(ch, rate, true);
     m.push(&samples);
-    m.finish()
+    m.finish().unwrap()
 }
 
 fn assert_ok(out: &Output) {

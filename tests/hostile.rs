@@ -158,7 +158,7 @@ fn mixed(stems: &[(&str, Vec<u8>)]) -> (mixwright::analysis::loudness::Loudness,
     );
     let mut m = LoudnessMeter::new(ch, rate, true);
     m.push(&samples);
-    (m.finish(), r.stderr)
+    (m.finish().unwrap(), r.stderr)
 }
 
 #[test]

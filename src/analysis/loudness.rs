@@ -4,6 +4,7 @@ use ebur128::Mode;
 
 pub use crate::dsp::meter::CURVE_STEP_S;
 use crate::dsp::meter::{ABSOLUTE_GATE_LUFS, CurveMeter, finite};
+use crate::io::spool::{Curve, CurveWriter};
 use serde::{Deserialize, Serialize};
 
 /// A hop is "active" when its momentary loudness is within this many dB of the track's
@@ -27,10 +28,10 @@ pub struct Loudness {
     pub active_lufs: Option<f64>,
     /// Share of the song (0..1) in which the track is active.
     pub active_fraction: f64,
-    /// Short-term (3 s) loudness every [`CURVE_STEP_S`], LUFS (−inf as `None`).
-    pub short_term_lufs: Vec<Option<f32>>,
-    /// Momentary (400 ms) loudness every [`CURVE_STEP_S`], LUFS.
-    pub momentary_lufs: Vec<Option<f32>>,
+    /// Short-term (3 s) loudness every [`CURVE_STEP_S`], LUFS (−inf as missing), on disk.
+    pub short_term_lufs: Curve,
+    /// Momentary (400 ms) loudness every [`CURVE_STEP_S`], LUFS, on disk.
+    pub momentary_lufs: Curve,
 }
 
 /// Streaming loudness meter: push interleaved blocks, then [`LoudnessMeter::finish`].
@@ -58,8 +59,9 @@ impl LoudnessMeter {
         self.curves.push(block);
     }
 
-    /// The figures for everything pushed.
-    pub fn finish(self) -> Loudness {
+    /// The figures for everything pushed. The curves, held in memory while the meter runs
+    /// (8 bytes per 100 ms), are parked on disk; fails when the temporary folder does.
+    pub fn finish(self) -> std::io::Result<Loudness> {
         let meter = self.curves.meter();
         let peak = |f: &dyn Fn(u32) -> Result<f64, ebur128::Error>| {
             (0..self.channels as u32)
@@ -73,16 +75,21 @@ impl LoudnessMeter {
             .then(|| db(peak(&|c| meter.true_peak(c))))
             .flatten();
         let (active_lufs, active_fraction) = active_loudness(&self.curves.momentary);
-        Loudness {
+        let spill = |values: &[Option<f32>]| {
+            let mut w = CurveWriter::new();
+            values.iter().for_each(|&v| w.push_opt(v));
+            w.finish()
+        };
+        Ok(Loudness {
             integrated_lufs: finite(meter.loudness_global()),
             lra_lu: self.curves.loudness_range(),
             true_peak_dbtp: true_peak,
             sample_peak_dbfs: db(peak(&|c| meter.sample_peak(c))),
             active_lufs,
             active_fraction,
-            short_term_lufs: self.curves.short_term,
-            momentary_lufs: self.curves.momentary,
-        }
+            short_term_lufs: spill(&self.curves.short_term)?,
+            momentary_lufs: spill(&self.curves.momentary)?,
+        })
     }
 }
 
@@ -155,7 +162,7 @@ mod tests {
             for chunk in sine(rate, 20.0, 0.1, 2).chunks(4097 * 2) {
                 m.push(chunk);
             }
-            let l = m.finish();
+            let l = m.finish().unwrap();
             assert!((l.integrated_lufs.unwrap() + 20.0).abs() < 0.1, "{l:?}");
             assert!((l.active_lufs.unwrap() + 20.0).abs() < 0.1);
             assert!(l.active_fraction > 0.95);
@@ -170,7 +177,7 @@ mod tests {
         signal.extend(vec![0.0; rate as usize * 15]);
         let mut m = LoudnessMeter::new(1, rate, false);
         m.push(&signal);
-        let l = m.finish();
+        let l = m.finish().unwrap();
         // Mono −20 dBFS sine measured as one front channel: −23 LUFS while it plays.
         assert!(
             (l.active_lufs.unwrap() + 23.0).abs() < 0.3,
@@ -188,13 +195,13 @@ mod tests {
     fn silence_and_short_input_are_defined() {
         let mut m = LoudnessMeter::new(2, 44_100, true);
         m.push(&vec![0.0; 44_100]);
-        let l = m.finish();
+        let l = m.finish().unwrap();
         assert_eq!(l.integrated_lufs, None);
         assert_eq!(l.active_lufs, None);
         assert_eq!(l.true_peak_dbtp, None);
         let mut m = LoudnessMeter::new(1, 44_100, true);
         m.push(&sine(44_100, 0.2, 0.5, 1));
-        let l = m.finish();
+        let l = m.finish().unwrap();
         assert_eq!(
             l.integrated_lufs, None,
             "under 400 ms integrated is undefined"

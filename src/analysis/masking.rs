@@ -80,6 +80,10 @@ pub struct AudibilityCriterion {
     /// A frame is unmasked when at least this share (0…1) of the track's sensation level
     /// lies in audible bands.
     pub min_audible_share: f64,
+    /// Keep each frame's audible share ([`TrackAudibility::frame_audible_share`]): a few
+    /// bytes per track and 50 ms frame (2.3 MB per track-hour), so off unless asked for; the
+    /// balance and playback decisions only read the summaries.
+    pub per_frame: bool,
 }
 
 impl Default for AudibilityCriterion {
@@ -87,6 +91,7 @@ impl Default for AudibilityCriterion {
         AudibilityCriterion {
             min_smr_db: 0.0,
             min_audible_share: 0.5,
+            per_frame: false,
         }
     }
 }
@@ -106,7 +111,8 @@ pub struct TrackAudibility {
     pub band_smr_db: Vec<Option<f64>>,
     /// Per band: share of those frames in which the band is masked.
     pub band_masked_fraction: Vec<Option<f64>>,
-    /// Per frame: the audible share, `None` where the track does not play.
+    /// Per frame: the audible share, `None` where the track does not play; empty unless
+    /// the criterion asked for it ([`AudibilityCriterion::per_frame`]).
     pub frame_audible_share: Vec<Option<f32>>,
 }
 
@@ -388,7 +394,11 @@ impl MaskingModel {
                 .map(|_| TrackAudibility {
                     band_smr_db: vec![None; BANDS],
                     band_masked_fraction: vec![None; BANDS],
-                    frame_audible_share: vec![None; self.frames],
+                    frame_audible_share: if criterion.per_frame {
+                        vec![None; self.frames]
+                    } else {
+                        Vec::new()
+                    },
                     ..Default::default()
                 })
                 .collect());
@@ -408,7 +418,7 @@ impl MaskingModel {
         };
         // Second pass: every track against the rest, block by block.
         let mut states: Vec<TrackState> = (0..self.tracks())
-            .map(|_| TrackState::new(self.frames))
+            .map(|_| TrackState::new(if criterion.per_frame { self.frames } else { 0 }))
             .collect();
         let mut reader = BlockReader::new(self);
         while reader.next_block(&gains)? {
@@ -493,6 +503,7 @@ struct TrackState {
     smr_sum: [f64; BANDS],
     counted: [usize; BANDS],
     masked: [usize; BANDS],
+    /// Per frame (empty when not asked for).
     frame_share: Vec<Option<f32>>,
     active: usize,
     unmasked: usize,
@@ -584,7 +595,9 @@ impl Evaluation<'_> {
                 st.unmasked += 1;
             }
             st.share_sum += share;
-            st.frame_share[start + k] = Some(share as f32);
+            if let Some(s) = st.frame_share.get_mut(start + k) {
+                *s = Some(share as f32);
+            }
         }
     }
 }
@@ -624,8 +637,29 @@ mod tests {
         move |_, x| if x == b { db } else { FLOOR_DB }
     }
 
+    /// The one-call form's figures, with the per-frame shares the tests look at.
     fn eval(tracks: &[&BandFrames], gains: &[f64], spl: f64) -> Vec<TrackAudibility> {
-        audibility(tracks, gains, spl).unwrap()
+        let per_frame = AudibilityCriterion {
+            per_frame: true,
+            ..Default::default()
+        };
+        let r = MaskingModel::new(tracks)
+            .unwrap()
+            .audibility(gains, spl, &per_frame)
+            .unwrap();
+        let summary = audibility(tracks, gains, spl).unwrap();
+        for (a, b) in r.iter().zip(&summary) {
+            assert!(
+                b.frame_audible_share.is_empty(),
+                "per frame only when asked"
+            );
+            let strip = TrackAudibility {
+                frame_audible_share: Vec::new(),
+                ..a.clone()
+            };
+            assert_eq!(&strip, b, "the summaries do not depend on it");
+        }
+        r
     }
 
     #[test]

@@ -67,16 +67,17 @@ pub fn analyze_track(spool: &Spool, rate: u32) -> std::io::Result<TrackAnalysis>
         problems.push(block);
         onset.push(block);
     }
-    let loudness = meter.finish();
+    let loudness = meter.finish()?;
     let duration_s = spool.frames() as f64 / rate.max(1) as f64;
     debug_assert!(loudness.momentary_lufs.len() as f64 * CURVE_STEP_S <= duration_s + 1e-9);
-    let onset = onset.finish();
+    let onset = onset.finish()?;
     let mut a = TrackAnalysis {
-        activity: activity::activity(&loudness.momentary_lufs, duration_s),
+        // The momentary curve back in memory for this track only, while its segments are found.
+        activity: activity::activity(&loudness.momentary_lufs.to_options()?, duration_s),
         loudness,
         spectrum: spectrum.finish()?,
         problems: problems.finish(),
-        tempo: tempo::estimate(&onset.flux, onset.hop_s),
+        tempo: tempo::estimate(&onset.flux, onset.hop_s)?,
         onset,
         role_guess: None,
     };

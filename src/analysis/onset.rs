@@ -17,13 +17,16 @@
 //! own autocorrelation) at lags for 65 Hz–1 kHz, power-weighted over frames: near 1 for one
 //! clear pitch (a voice, a bass line, a horn), lower for chords and noise.
 //!
-//! Memory is bounded: one window of input plus one f32 per hop.
+//! Memory is bounded: one window of input; the flux goes to an on-disk [`Curve`] as it is
+//! measured.
 
 use std::sync::Arc;
 
 use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use serde::{Deserialize, Serialize};
+
+use crate::io::spool::{Curve, CurveWriter};
 
 /// Target time between onset frames, seconds (the hop is rounded to whole samples).
 pub const HOP_S: f64 = 0.01;
@@ -44,8 +47,8 @@ pub struct Onset {
     /// Time between values of [`Onset::flux`], seconds; value `t` is the window centred at
     /// `t · hop_s`.
     pub hop_s: f64,
-    /// Spectral flux per hop (mean log-magnitude rise per bin, ≥ 0).
-    pub flux: Vec<f32>,
+    /// Spectral flux per hop (mean log-magnitude rise per bin, ≥ 0), on disk.
+    pub flux: Curve,
     /// Power-weighted mean spectral flatness over 100 Hz–10 kHz, 0…1; `None` for silence.
     pub flatness: Option<f64>,
     /// Power-weighted mean harmonicity (peak normalised autocorrelation), 0…1; `None` for
@@ -74,7 +77,7 @@ pub struct OnsetMeter {
     /// |X| scale that reads 1 for a full-scale sine.
     mag_scale: f32,
     flat_bins: (usize, usize),
-    flux: Vec<f32>,
+    flux: CurveWriter,
     flat_weighted: f64,
     flat_weight: f64,
     inverse: Arc<dyn ComplexToReal<f32>>,
@@ -134,7 +137,7 @@ impl OnsetMeter {
             flat_bins: (bin(FLATNESS_HZ.0).max(1), bin(FLATNESS_HZ.1).max(2)),
             fft,
             window,
-            flux: Vec::new(),
+            flux: CurveWriter::new(),
             flat_weighted: 0.0,
             flat_weight: 0.0,
             power: inverse.make_input_vec(),
@@ -238,18 +241,19 @@ impl OnsetMeter {
     }
 
     /// The onset curve for everything pushed: one value per hop of input (the last windows
-    /// are completed with silence).
-    pub fn finish(mut self) -> Onset {
+    /// are completed with silence). Fails when the curve could not be written to the
+    /// temporary folder.
+    pub fn finish(mut self) -> std::io::Result<Onset> {
         let want = self.received.div_ceil(self.hop as u64);
         while self.frames < want {
             self.buf.extend(std::iter::repeat_n(0.0, self.window.len()));
             self.drain(want);
         }
-        Onset {
+        Ok(Onset {
             hop_s: self.hop as f64 / self.rate,
-            flux: self.flux,
+            flux: self.flux.finish()?,
             flatness: (self.flat_weight > 0.0).then(|| self.flat_weighted / self.flat_weight),
             harmonicity: (self.flat_weight > 0.0).then(|| self.harm_weighted / self.flat_weight),
-        }
+        })
     }
 }

@@ -96,7 +96,8 @@ pub fn features(a: &TrackAnalysis) -> io::Result<Option<[f64; FEATURES.len()]>> 
         db(powers.get(lo..=hi).map_or(0.0, |p| p.iter().sum::<f64>()) / total)
     };
 
-    let flux = &a.onset.flux;
+    // The flux back in memory for this track only (its 99th percentile needs all of it).
+    let flux = &a.onset.flux.to_vec()?;
     let duration = flux.len() as f64 * a.onset.hop_s;
     let mut sorted: Vec<f64> = flux.iter().map(|&v| v as f64).collect();
     let (p99, mean) = if sorted.is_empty() {

@@ -190,6 +190,17 @@ impl BandFrames {
         })
     }
 
+    /// Frames from levels already written frame-major to `spool` (one channel per band):
+    /// for stores built block by block, never whole in memory.
+    pub fn from_spool(hop_s: f64, window_s: f64, spool: Spool) -> Self {
+        BandFrames {
+            hop_s,
+            window_s,
+            bands: spool.channels(),
+            store: (spool.frames() > 0).then(|| Arc::new(spool)),
+        }
+    }
+
     /// Time between frames, seconds ([`FRAME_HOP_S`]); frame `t` is centred at `(t + 0.5)·hop_s`.
     pub fn hop_s(&self) -> f64 {
         self.hop_s

@@ -16,9 +16,13 @@
 //! A song's tempo comes from the sum of its tracks' onset curves ([`song_envelope`]), each
 //! scaled to unit mean so a quiet hi-hat counts as much as a loud pad.
 
+use std::collections::VecDeque;
+use std::io;
+
 use serde::{Deserialize, Serialize};
 
 use super::onset::Onset;
+use crate::io::spool::{CURVE_BLOCK, Curve, CurveBlocks, CurveWriter};
 
 /// Slowest tempo considered, BPM.
 pub const MIN_BPM: f64 = 40.0;
@@ -47,17 +51,22 @@ pub struct Tempo {
 }
 
 /// Estimates the tempo of an onset curve sampled every `hop_s` seconds. `None` when the
-/// curve is too short or holds no onsets.
-pub fn estimate(flux: &[f32], hop_s: f64) -> Option<Tempo> {
-    if hop_s <= 0.0 || (flux.len() as f64) * hop_s < MIN_SECONDS {
-        return None;
+/// curve is too short or holds no onsets. Fails only when the curve cannot be read back.
+///
+/// Streams the curve from disk twice (the detrended curve's mean, then its autocorrelation):
+/// memory holds the detrending window and [`HARMONICS`] beats at the slowest tempo of the
+/// curve (~600 values), not the song. The sums run in the order the whole-curve formulas
+/// would take them, so the result is the same to the bit.
+pub fn estimate(flux: &Curve, hop_s: f64) -> io::Result<Option<Tempo>> {
+    let n = flux.len();
+    if hop_s <= 0.0 || (n as f64) * hop_s < MIN_SECONDS {
+        return Ok(None);
     }
-    let x = detrend(flux, (DETREND_S / hop_s).round() as usize);
-    let max_lag =
-        ((HARMONICS as f64 * 60.0 / MIN_BPM / hop_s).ceil() as usize + 2).min(x.len() / 2);
-    let r = autocorrelation(&x, max_lag);
+    let window = (DETREND_S / hop_s).round() as usize;
+    let max_lag = ((HARMONICS as f64 * 60.0 / MIN_BPM / hop_s).ceil() as usize + 2).min(n / 2);
+    let r = autocorrelation(flux, window, max_lag)?;
     if r[0].partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
-        return None;
+        return Ok(None);
     }
     let at = |lag: f64| -> f64 {
         let i = lag.floor() as usize;
@@ -84,82 +93,171 @@ pub fn estimate(flux: &[f32], hop_s: f64) -> Option<Tempo> {
             best = Some((bpm, score));
         }
     }
-    let (bpm, score) = best?;
-    (score > 0.0).then(|| Tempo {
+    let Some((bpm, score)) = best else {
+        return Ok(None);
+    };
+    Ok((score > 0.0).then(|| Tempo {
         // The grid's own precision: no float noise in JSON.
         bpm: (bpm * 100.0).round() / 100.0,
         strength: comb(bpm).clamp(0.0, 1.0),
-    })
+    }))
 }
 
-/// The onset curve minus its moving mean over `window` hops, half-wave rectified, with its
-/// own mean removed: peaks above the local level, centred on zero.
-fn detrend(flux: &[f32], window: usize) -> Vec<f64> {
+/// Unbiased autocorrelation (each lag divided by its number of products), lags
+/// `0..=max_lag` (under half the curve's length), of the detrended curve ([`detrend`]) with
+/// its mean removed. Two passes over the curve: the mean, then the lagged products as the
+/// values go by. Sums start from −0.0 (as `Iterator::sum` does) and run in index order, so
+/// the figures equal the whole-curve sums to the bit.
+fn autocorrelation(flux: &Curve, window: usize, max_lag: usize) -> io::Result<Vec<f64>> {
+    let n = flux.len();
+    // Pass 1: the mean of the rectified curve (from −0.0, as `Iterator::sum` starts).
+    let mut total = -0.0f64;
+    detrend(flux, window, |y| total += y)?;
+    let mean = total / n.max(1) as f64;
+    // Pass 2: x = y − mean, autocorrelated lag by lag as the values go by.
+    let mut sums = vec![-0.0f64; max_lag + 1];
+    let mut recent: VecDeque<f64> = VecDeque::with_capacity(max_lag + 1);
+    detrend(flux, window, |y| {
+        let x = y - mean;
+        if recent.len() == max_lag + 1 {
+            recent.pop_back();
+        }
+        recent.push_front(x);
+        // `recent[lag]` is the value `lag` hops back: its product with this one is the next
+        // term of that lag's sum.
+        for (sum, &earlier) in sums.iter_mut().zip(&recent) {
+            *sum += earlier * x;
+        }
+    })?;
+    // Unbiased: each lag divided by its number of products.
+    Ok(sums
+        .iter()
+        .enumerate()
+        .map(|(lag, s)| s / (n - lag) as f64)
+        .collect())
+}
+
+/// Streams the onset curve minus its moving mean over `window` hops (the mean of the hops
+/// within `window / 2` either side, fewer at the ends), half-wave rectified, into `out`:
+/// peaks above the local level. Keeps a window of running sums, not the curve.
+fn detrend(flux: &Curve, window: usize, mut out: impl FnMut(f64)) -> io::Result<()> {
     let half = window.max(1) / 2;
     let n = flux.len();
-    let mut prefix = vec![0.0f64; n + 1];
-    for (i, &v) in flux.iter().enumerate() {
-        prefix[i + 1] = prefix[i] + v as f64;
+    // Running sums `prefix[k]` (the first k values) for k in `base..`, and the values from
+    // the next one to emit on.
+    let mut prefix: VecDeque<f64> = VecDeque::from([0.0]);
+    let mut base = 0usize;
+    let mut pending: VecDeque<f32> = VecDeque::new();
+    let mut next = 0usize;
+    let mut emit = |prefix: &mut VecDeque<f64>, pending: &mut VecDeque<f32>, fed: usize| {
+        while next < n {
+            let (a, b) = (next.saturating_sub(half), (next + half + 1).min(n));
+            if b > fed {
+                break;
+            }
+            let mean = (prefix[b - base] - prefix[a - base]) / (b - a) as f64;
+            let v = pending.pop_front().expect("a value per hop fed");
+            out((v as f64 - mean).max(0.0));
+            next += 1;
+            while base < next.saturating_sub(half) {
+                prefix.pop_front();
+                base += 1;
+            }
+        }
+    };
+    let mut fed = 0usize;
+    let mut blocks = flux.blocks(CURVE_BLOCK);
+    while let Some(block) = blocks.next_block()? {
+        for &v in block {
+            let last = *prefix.back().expect("never empty");
+            prefix.push_back(last + v as f64);
+            pending.push_back(v);
+            fed += 1;
+        }
+        emit(&mut prefix, &mut pending, fed);
     }
-    let mut y: Vec<f64> = (0..n)
-        .map(|i| {
-            let (a, b) = (i.saturating_sub(half), (i + half + 1).min(n));
-            let mean = (prefix[b] - prefix[a]) / (b - a) as f64;
-            (flux[i] as f64 - mean).max(0.0)
-        })
-        .collect();
-    let mean = y.iter().sum::<f64>() / n.max(1) as f64;
-    for v in &mut y {
-        *v -= mean;
-    }
-    y
-}
-
-/// Unbiased autocorrelation (each lag divided by its number of products) for lags
-/// `0..=max_lag`.
-fn autocorrelation(x: &[f64], max_lag: usize) -> Vec<f64> {
-    (0..=max_lag)
-        .map(|lag| {
-            let n = x.len() - lag;
-            x[..n]
-                .iter()
-                .zip(&x[lag..])
-                .map(|(a, b)| a * b)
-                .sum::<f64>()
-                / n as f64
-        })
-        .collect()
+    Ok(())
 }
 
 /// The onset curve of a song: the sum of its tracks' curves, each divided by its mean
 /// (silent tracks left out), on the time grid of the first track (others are read at the
-/// nearest hop when their rates differ).
-pub fn song_envelope(tracks: &[&Onset]) -> Option<Onset> {
-    let first = tracks.first()?;
+/// nearest hop when their rates differ). Streams the tracks' curves block by block into an
+/// on-disk curve; fails only when the temporary folder does.
+pub fn song_envelope(tracks: &[&Onset]) -> io::Result<Option<Onset>> {
+    let Some(first) = tracks.first() else {
+        return Ok(None);
+    };
     let hop_s = first.hop_s;
     let len = tracks
         .iter()
         .map(|t| ((t.flux.len() as f64 * t.hop_s / hop_s).round()) as usize)
-        .max()?;
-    let mut sum = vec![0.0f64; len];
+        .max()
+        .unwrap_or(0);
+    let mut scaled = Vec::new();
     for t in tracks {
-        let mean = t.flux.iter().map(|&v| v as f64).sum::<f64>() / t.flux.len().max(1) as f64;
+        let mut total = -0.0f64;
+        let mut blocks = t.flux.blocks(CURVE_BLOCK);
+        while let Some(b) = blocks.next_block()? {
+            total = b.iter().fold(total, |s, &v| s + v as f64);
+        }
+        let mean = total / t.flux.len().max(1) as f64;
         if mean.is_nan() || mean <= 0.0 {
             continue;
         }
-        for (i, s) in sum.iter_mut().enumerate() {
-            let j = (i as f64 * hop_s / t.hop_s).round() as usize;
-            if let Some(&v) = t.flux.get(j) {
-                *s += v as f64 / mean;
+        scaled.push((Cursor::new(&t.flux), t.hop_s, mean));
+    }
+    let mut out = CurveWriter::new();
+    for i in 0..len {
+        let mut s = 0.0f64;
+        for (cursor, t_hop, mean) in &mut scaled {
+            let j = (i as f64 * hop_s / *t_hop).round() as usize;
+            if let Some(v) = cursor.get(j)? {
+                s += v as f64 / *mean;
             }
         }
+        out.push(s as f32);
     }
-    Some(Onset {
+    Ok(Some(Onset {
         hop_s,
-        flux: sum.into_iter().map(|v| v as f32).collect(),
+        flux: out.finish()?,
         flatness: None,
         harmonicity: None,
-    })
+    }))
+}
+
+/// Reads a curve forward at non-decreasing positions, a block at a time.
+struct Cursor<'a> {
+    blocks: CurveBlocks<'a>,
+    /// Position of `buf[0]`.
+    start: usize,
+    buf: Vec<f32>,
+    done: bool,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(curve: &'a Curve) -> Self {
+        Cursor {
+            blocks: curve.blocks(CURVE_BLOCK),
+            start: 0,
+            buf: Vec::new(),
+            done: false,
+        }
+    }
+
+    /// The value at `j` (not before the last position asked), `None` past the end.
+    fn get(&mut self, j: usize) -> io::Result<Option<f32>> {
+        while !self.done && j >= self.start + self.buf.len() {
+            self.start += self.buf.len();
+            self.buf.clear();
+            match self.blocks.next_block()? {
+                Some(b) => self.buf.extend_from_slice(b),
+                None => self.done = true,
+            }
+        }
+        Ok(j.checked_sub(self.start)
+            .and_then(|k| self.buf.get(k))
+            .copied())
+    }
 }
 
 #[cfg(test)]
@@ -190,7 +288,11 @@ mod tests {
         for b in x.chunks(4096) {
             m.push(b);
         }
-        m.finish()
+        m.finish().unwrap()
+    }
+
+    fn tempo(o: &Onset) -> Option<Tempo> {
+        estimate(&o.flux, o.hop_s).unwrap()
     }
 
     #[test]
@@ -198,7 +300,7 @@ mod tests {
         for rate in [44_100, 48_000] {
             for bpm in [90.0, 120.0, 140.0] {
                 let o = onset_of(&clicks(rate, bpm, 30.0), rate);
-                let t = estimate(&o.flux, o.hop_s).expect("a tempo");
+                let t = tempo(&o).expect("a tempo");
                 assert!(
                     (t.bpm / bpm - 1.0).abs() < 0.01,
                     "{rate} Hz, {bpm} BPM read as {t:?}"
@@ -222,15 +324,16 @@ mod tests {
             .collect();
         let o = onset_of(&noise, rate);
         let clicks = onset_of(&clicks(rate, 120.0, 20.0), rate);
-        let weak = estimate(&o.flux, o.hop_s).map_or(0.0, |t| t.strength);
-        let strong = estimate(&clicks.flux, clicks.hop_s).unwrap().strength;
+        let weak = tempo(&o).map_or(0.0, |t| t.strength);
+        let strong = tempo(&clicks).unwrap().strength;
         assert!(
             weak < 0.2 && strong > 3.0 * weak,
             "noise {weak}, clicks {strong}"
         );
         let silent = onset_of(&vec![0.0; rate as usize * 20], rate);
-        assert_eq!(estimate(&silent.flux, silent.hop_s), None);
-        assert_eq!(estimate(&clicks.flux[..100], clicks.hop_s), None);
+        assert_eq!(tempo(&silent), None);
+        let short = Curve::from_values(&clicks.flux.to_vec().unwrap()[..100]).unwrap();
+        assert_eq!(estimate(&short, clicks.hop_s).unwrap(), None);
     }
 
     #[test]
@@ -241,8 +344,54 @@ mod tests {
         let mut b = vec![0.0f32; 24_000];
         b.extend(clicks(48_000, 60.0, 29.5));
         let (oa, ob) = (onset_of(&a, 44_100), onset_of(&b, 48_000));
-        let song = song_envelope(&[&oa, &ob]).unwrap();
-        let t = estimate(&song.flux, song.hop_s).unwrap();
+        let song = song_envelope(&[&oa, &ob]).unwrap().unwrap();
+        let t = tempo(&song).unwrap();
         assert!((t.bpm / 120.0 - 1.0).abs() < 0.01, "{t:?}");
+    }
+
+    /// The whole-curve formulas the streaming [`estimate`] replaced (detrend, mean, unbiased
+    /// autocorrelation), as a reference: the streamed sums must match them to the bit.
+    fn autocorrelation_in_memory(flux: &[f32], window: usize, max_lag: usize) -> Vec<f64> {
+        let (half, n) = (window.max(1) / 2, flux.len());
+        let mut prefix = vec![0.0f64; n + 1];
+        for (i, &v) in flux.iter().enumerate() {
+            prefix[i + 1] = prefix[i] + v as f64;
+        }
+        let mut y: Vec<f64> = (0..n)
+            .map(|i| {
+                let (a, b) = (i.saturating_sub(half), (i + half + 1).min(n));
+                (flux[i] as f64 - (prefix[b] - prefix[a]) / (b - a) as f64).max(0.0)
+            })
+            .collect();
+        let mean = y.iter().sum::<f64>() / n as f64;
+        y.iter_mut().for_each(|v| *v -= mean);
+        (0..=max_lag)
+            .map(|lag| {
+                let m = n - lag;
+                y[..m]
+                    .iter()
+                    .zip(&y[lag..])
+                    .map(|(a, b)| a * b)
+                    .sum::<f64>()
+                    / m as f64
+            })
+            .collect()
+    }
+
+    #[test]
+    fn streamed_tempo_matches_the_whole_curve_formulas_bit_for_bit() {
+        let rate = 44_100;
+        let o = onset_of(&clicks(rate, 97.0, 25.0), rate);
+        let flux = o.flux.to_vec().unwrap();
+        let window = (DETREND_S / o.hop_s).round() as usize;
+        let max_lag =
+            ((HARMONICS as f64 * 60.0 / MIN_BPM / o.hop_s).ceil() as usize + 2).min(flux.len() / 2);
+        let want = autocorrelation_in_memory(&flux, window, max_lag);
+        let got = autocorrelation(&o.flux, window, max_lag).unwrap();
+        assert_eq!(got.len(), want.len());
+        for (lag, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(g.to_bits(), w.to_bits(), "lag {lag}: {g} vs {w}");
+        }
+        assert!((tempo(&o).unwrap().bpm / 97.0 - 1.0).abs() < 0.01);
     }
 }

@@ -125,8 +125,11 @@ pub fn decide(
         mut warnings,
     } = plan;
     let onsets: Vec<_> = tracks.iter().map(|t| &t.analysis.onset).collect();
+    // A temporary folder that fails here costs only the tempo.
     let tempo_bpm = tempo::song_envelope(&onsets)
-        .and_then(|song| tempo::estimate(&song.flux, song.hop_s))
+        .ok()
+        .flatten()
+        .and_then(|song| tempo::estimate(&song.flux, song.hop_s).ok().flatten())
         .map(|t| t.bpm);
     let mut faders = level::set_faders(&roles, active_lufs);
     let pan_tracks: Vec<stereo::PanTrack<'_>> = tracks

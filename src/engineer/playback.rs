@@ -12,6 +12,7 @@ use std::io;
 use crate::analysis::spectrum::{
     BAND_FRAME_BLOCK, BandFrames, FLOOR_DB, THIRD_OCTAVE_BANDS, third_octave_band,
 };
+use crate::io::spool::SpoolWriter;
 use crate::session::BassHarmonics;
 
 /// Loud and quiet playback levels, dB SPL.
@@ -58,8 +59,8 @@ fn for_each_frame(frames: &BandFrames, mut f: impl FnMut(&[f32])) -> io::Result<
 
 /// The short-time bands of a track with the enhancer's harmonics added at `amount_db`: each
 /// band of the fundamentals' region (up to 1.5 × [`LOW_HZ`]) feeds the bands of its
-/// harmonics, kept within [`LOW_HZ`]…[`HIGH_HZ`] by the enhancer's filters. Holds one
-/// track's frames in memory while it builds their on-disk store.
+/// harmonics, kept within [`LOW_HZ`]…[`HIGH_HZ`] by the enhancer's filters. Frame by frame
+/// into a new on-disk store.
 fn with_harmonics(frames: &BandFrames, amount_db: f64) -> io::Result<BandFrames> {
     let bands = frames.bands();
     let source: Vec<usize> = (0..bands)
@@ -71,7 +72,9 @@ fn with_harmonics(frames: &BandFrames, amount_db: f64) -> io::Result<BandFrames>
             1.0 / (1.0 + (LOW_HZ / f).powi(8)) / (1.0 + (f / HIGH_HZ).powi(4))
         })
         .collect();
-    let mut out = Vec::with_capacity(frames.frames() * bands);
+    let mut out = SpoolWriter::new(bands)?;
+    let mut written = Ok(());
+    let mut levels = Vec::with_capacity(bands);
     for_each_frame(frames, |frame| {
         let mut power: Vec<f64> = frame.iter().map(|&d| 10f64.powf(d as f64 / 10.0)).collect();
         for &b in &source {
@@ -82,13 +85,22 @@ fn with_harmonics(frames: &BandFrames, amount_db: f64) -> io::Result<BandFrames>
                 }
             }
         }
-        out.extend(
+        levels.clear();
+        levels.extend(
             power
                 .into_iter()
                 .map(|p| (10.0 * p.max(1e-30).log10()).max(FLOOR_DB) as f32),
         );
+        if written.is_ok() {
+            written = out.write(&levels);
+        }
     })?;
-    BandFrames::from_db(frames.hop_s(), frames.window_s(), bands, &out)
+    written?;
+    Ok(BandFrames::from_spool(
+        frames.hop_s(),
+        frames.window_s(),
+        out.finish()?,
+    ))
 }
 
 /// Energy of a track over the song, linear, at unit gain: from [`LOW_HZ`] to [`HIGH_HZ`],

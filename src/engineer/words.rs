@@ -30,6 +30,7 @@ use crate::analysis::spectrum::{
     BAND_FRAME_BLOCK, BandFrames, THIRD_OCTAVE_BANDS, third_octave_band,
 };
 use crate::dsp::automation::bell_power_gain;
+use crate::io::spool::{Spool, SpoolWriter};
 use crate::session::{DynamicBell, GainPoint};
 
 const BANDS: usize = THIRD_OCTAVE_BANDS;
@@ -116,8 +117,8 @@ const SPREAD_WEIGHT: f64 = 0.5;
 
 /// The tracks per 400 ms frame: band energies at their bus gains.
 struct Song {
-    /// `[track][frame][band]`, linear power.
-    energy: Vec<Vec<[f64; BANDS]>>,
+    /// `[frame][track][band]`, linear power, on disk ([`Energies`]).
+    energy: Energies,
     frames: usize,
     lead: usize,
     /// Per track: the most cut steps of each of its bells.
@@ -128,6 +129,92 @@ struct Song {
     centres: [f64; BANDS],
     bandwidth: [f64; SII_BANDS],
     k_weight: [f64; BANDS],
+}
+
+/// The tracks' band energies per 400 ms frame at their bus gains, `[frame][track][band]`,
+/// parked on disk (f64 bit for bit, [`SpoolWriter::write_f64`]) and read back one frame of
+/// all tracks at a time: the model sweeps the song some thirty times (calibration, the
+/// frames, loudness, per lead level tried), so it keeps the powers computed once rather than
+/// the band frames' dB, and memory holds one frame (8 bytes × 31 bands per track) instead of
+/// 2 MB per track-hour.
+struct Energies {
+    tracks: usize,
+    /// `None` when the song has no frames or the temporary folder failed: every frame then
+    /// reads as silence, and nothing is sung.
+    store: Option<Spool>,
+}
+
+impl Energies {
+    /// Sums each track's 50 ms band frames (read block by block, all tracks together) into
+    /// 400 ms frames at its gain; returns the store and the lead's level in each frame (25 Hz
+    /// to 16 kHz, dB; for the sung rule). A store that cannot be read leaves the rest of that
+    /// track silent.
+    fn new(tracks: &[WordsTrack<'_>], lead: usize, frames: usize) -> (Energies, Vec<f64>) {
+        let n = tracks.len();
+        let gains: Vec<Option<f64>> = tracks
+            .iter()
+            .map(|t| {
+                t.gain_db
+                    .filter(|_| t.frames.bands() == BANDS)
+                    .map(|g| 10f64.powf(g / 10.0) / HOPS as f64)
+            })
+            .collect();
+        let mut readers: Vec<_> = tracks
+            .iter()
+            .map(|t| Some(t.frames.blocks(BAND_FRAME_BLOCK)))
+            .collect();
+        // One block of 400 ms frames of every track, `[frame][track]`.
+        let per_block = BAND_FRAME_BLOCK / HOPS;
+        let mut e = vec![[0.0; BANDS]; per_block * n];
+        let mut lead_level = Vec::with_capacity(frames);
+        let mut out = SpoolWriter::new(2 * n * BANDS);
+        for first in (0..frames).step_by(per_block) {
+            let len = per_block.min(frames - first);
+            e.fill([0.0; BANDS]);
+            for (j, reader) in readers.iter_mut().enumerate() {
+                let Some(g) = gains[j] else { continue };
+                let block = match reader.as_mut().map(|r| r.next_block()) {
+                    Some(Ok(Some(block))) => block,
+                    _ => {
+                        *reader = None;
+                        continue;
+                    }
+                };
+                for (h, frame) in block.chunks_exact(BANDS).enumerate() {
+                    for (o, &db) in e[(h / HOPS) * n + j].iter_mut().zip(frame) {
+                        if db.is_finite() {
+                            *o += g * 10f64.powf(f64::from(db) / 10.0);
+                        }
+                    }
+                }
+            }
+            lead_level.extend((0..len).map(|k| power_db(e[k * n + lead][1..30].iter().sum())));
+            if let Ok(w) = &mut out {
+                let flat: Vec<f64> = e[..len * n].iter().flatten().copied().collect();
+                if let Err(err) = w.write_f64(&flat) {
+                    out = Err(err);
+                }
+            }
+        }
+        let store = out
+            .and_then(SpoolWriter::finish)
+            .ok()
+            .filter(|_| frames > 0);
+        (Energies { tracks: n, store }, lead_level)
+    }
+
+    /// Every track's band energies in frame `f` (silence past the end or when unreadable).
+    fn frame(&self, f: usize) -> Vec<[f64; BANDS]> {
+        let mut flat = vec![0.0; self.tracks * BANDS];
+        if let Some(s) = &self.store
+            && s.read_f64(f as u64, &mut flat).is_err()
+        {
+            flat.fill(0.0);
+        }
+        flat.chunks_exact(BANDS)
+            .map(|c| c.try_into().expect("BANDS values"))
+            .collect()
+    }
 }
 
 /// Cuts per track and bell, dB (≤ 0), per frame: `[track][bell][frame]`.
@@ -144,31 +231,7 @@ impl Song {
             .map(|t| t.frames.frames().div_ceil(HOPS))
             .max()
             .unwrap_or(0);
-        let energy: Vec<Vec<[f64; BANDS]>> = tracks
-            .iter()
-            .map(|t| {
-                let mut e = vec![[0.0; BANDS]; frames];
-                let Some(g) = t.gain_db.filter(|_| t.frames.bands() == BANDS) else {
-                    return e;
-                };
-                let g = 10f64.powf(g / 10.0) / HOPS as f64;
-                // The band frames are read back from their on-disk store block by block; a
-                // store that cannot be read leaves the rest of the track silent to the model.
-                let mut h = 0;
-                let mut blocks = t.frames.blocks(BAND_FRAME_BLOCK);
-                while let Ok(Some(block)) = blocks.next_block() {
-                    for frame in block.chunks_exact(BANDS) {
-                        for (o, &db) in e[h / HOPS].iter_mut().zip(frame) {
-                            if db.is_finite() {
-                                *o += g * 10f64.powf(f64::from(db) / 10.0);
-                            }
-                        }
-                        h += 1;
-                    }
-                }
-                e
-            })
-            .collect();
+        let (energy, level) = Energies::new(tracks, lead, frames);
         let centres = std::array::from_fn(|b| third_octave_band(b).centre_hz);
         let bell_gain = BELLS
             .iter()
@@ -183,10 +246,6 @@ impl Song {
             })
             .collect();
         // Sung: the lead's frame power within SUNG_RANGE_DB of its loudest 5 %.
-        let level: Vec<f64> = energy[lead]
-            .iter()
-            .map(|e| power_db(e[1..30].iter().sum()))
-            .collect();
         let mut heard: Vec<f64> = level.iter().copied().filter(|&l| l > -250.0).collect();
         heard.sort_by(f64::total_cmp);
         let sung = match heard.len() {
@@ -230,14 +289,15 @@ impl Song {
     /// The lead's and the rest's band energies in frame `f` with everything applied.
     fn frame(&self, f: usize, lead_db: f64, duck: &Duck) -> ([f64; BANDS], [f64; BANDS]) {
         let g = 10f64.powf(lead_db / 10.0);
-        let lead = self.energy[self.lead][f].map(|e| e * g);
+        let energy = self.energy.frame(f);
+        let lead = energy[self.lead].map(|e| e * g);
         let mut rest = [0.0; BANDS];
-        for (j, e) in self.energy.iter().enumerate() {
+        for (j, e) in energy.iter().enumerate() {
             if j == self.lead {
                 continue;
             }
             for (b, r) in rest.iter_mut().enumerate() {
-                *r += e[f][b] * self.duck_gain(duck, j, f, b);
+                *r += e[b] * self.duck_gain(duck, j, f, b);
             }
         }
         (lead, rest)
@@ -323,9 +383,10 @@ fn decide_frame(
     lead_db: f64,
     cal: &[f64; 2],
 ) -> (Vec<[usize; BELLS.len()]>, f64) {
-    let n = song.energy.len();
+    let n = song.energy.tracks;
+    let energy = song.energy.frame(f);
     let g = 10f64.powf(lead_db / 10.0);
-    let lead = song.energy[song.lead][f].map(|e| e * g);
+    let lead = energy[song.lead].map(|e| e * g);
     let mut steps = vec![[0usize; BELLS.len()]; n];
     let gain_of = |s: &[usize; BELLS.len()], b: usize| -> f64 {
         (0..BELLS.len())
@@ -339,7 +400,7 @@ fn decide_frame(
                 continue;
             }
             for (b, x) in r.iter_mut().enumerate() {
-                *x += song.energy[j][f][b] * gain_of(s, b);
+                *x += energy[j][b] * gain_of(s, b);
             }
         }
         r
@@ -358,7 +419,7 @@ fn decide_frame(
                 s[k] += 1;
                 let mut r = rest;
                 for (b, x) in r.iter_mut().enumerate() {
-                    *x += song.energy[j][f][b] * (gain_of(&s, b) - gain_of(&steps[j], b));
+                    *x += energy[j][b] * (gain_of(&s, b) - gain_of(&steps[j], b));
                     *x = x.max(0.0);
                 }
                 let v = worst(song.sii(&lead, &r, cal));
@@ -396,7 +457,7 @@ fn decide_frame(
 /// One pass of [`decide`] at a given lead fader offset: the rider gains per frame (dB,
 /// smoothed) and the cuts.
 fn pass(song: &Song, lead_offset: f64) -> (Vec<f64>, Duck) {
-    let n = song.energy.len();
+    let n = song.energy.tracks;
     let no_duck: Duck = vec![vec![vec![0.0; song.frames]; BELLS.len()]; n];
     let flat = vec![lead_offset; song.frames];
     let cal = song.calibration(&flat, &no_duck);

@@ -8,6 +8,9 @@
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
 
 /// Interleaved f32 audio stored in an anonymous temporary file.
 #[derive(Debug)]
@@ -41,6 +44,19 @@ impl SpoolWriter {
             self.out.write_all(&s.to_le_bytes())?;
         }
         self.samples += interleaved.len() as u64;
+        Ok(())
+    }
+
+    /// Appends f64 values bit for bit, 8 little-endian bytes each: two of the spool's 32-bit
+    /// words, so a spool of f64 frames of `k` values is made with `SpoolWriter::new(2 * k)`
+    /// and read back with [`Spool::read_f64`]. For stores whose readers must get back exactly
+    /// what was computed (a model's f64 intermediates), where f32 would change the results.
+    pub fn write_f64(&mut self, values: &[f64]) -> io::Result<()> {
+        debug_assert_eq!((2 * values.len()) % self.channels, 0);
+        for v in values {
+            self.out.write_all(&v.to_le_bytes())?;
+        }
+        self.samples += 2 * values.len() as u64;
         Ok(())
     }
 
@@ -84,6 +100,26 @@ impl Spool {
         Ok(())
     }
 
+    /// [`Spool::read`] for a spool written with [`SpoolWriter::write_f64`]: fills `out` (a
+    /// whole number of frames of `channels / 2` values) with the values of the frames from
+    /// `start`, bit for bit; frames past the end read as zeros.
+    pub fn read_f64(&self, start: u64, out: &mut [f64]) -> io::Result<()> {
+        let per_frame = (self.channels / 2).max(1);
+        let want = (out.len() / per_frame) as u64;
+        let avail = self.frames.saturating_sub(start).min(want) as usize;
+        let n = avail * per_frame;
+        if n > 0 {
+            let mut bytes = vec![0u8; n * 8];
+            self.file
+                .read_exact_at(&mut bytes, start * self.channels as u64 * 4)?;
+            for (o, b) in out[..n].iter_mut().zip(bytes.chunks_exact(8)) {
+                *o = f64::from_le_bytes(b.try_into().expect("8-byte chunks"));
+            }
+        }
+        out[n..].fill(0.0);
+        Ok(())
+    }
+
     /// Iterates over the whole spool in blocks of at most `block_frames` frames.
     pub fn blocks(&self, block_frames: usize) -> SpoolBlocks<'_> {
         SpoolBlocks {
@@ -116,6 +152,145 @@ impl SpoolBlocks<'_> {
     }
 }
 
+/// A feature curve (one f32 per analysis hop: onset flux, loudness every 100 ms) parked on
+/// disk in a one-channel [`Spool`], so that what a track keeps after its analysis does not
+/// grow with the song. Readers stream it with [`Curve::blocks`] or, where they need the
+/// whole curve at once (percentiles, autocorrelation), load it for one track at a time with
+/// [`Curve::to_vec`]. A missing value (`None`: silence under the meter's floor) is stored
+/// as NaN. Clones share the store.
+///
+/// Serialised as a list of numbers, `null` where a value is missing.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(into = "Vec<Option<f32>>", try_from = "Vec<Option<f32>>")]
+pub struct Curve {
+    /// `None` for an empty curve.
+    store: Option<Arc<Spool>>,
+}
+
+/// Appends values to a new [`Curve`]. The first write error is kept and returned by
+/// [`CurveWriter::finish`], so meters can push without handling errors per value.
+pub struct CurveWriter(io::Result<SpoolWriter>);
+
+impl CurveWriter {
+    /// Starts an empty curve in the system temp folder.
+    pub fn new() -> Self {
+        CurveWriter(SpoolWriter::new(1))
+    }
+
+    /// Appends a value.
+    pub fn push(&mut self, v: f32) {
+        if let Ok(w) = &mut self.0
+            && let Err(e) = w.write(&[v])
+        {
+            self.0 = Err(e);
+        }
+    }
+
+    /// Appends a value that may be missing.
+    pub fn push_opt(&mut self, v: Option<f32>) {
+        self.push(v.unwrap_or(f32::NAN));
+    }
+
+    /// The readable curve, or the first error met while writing it.
+    pub fn finish(self) -> io::Result<Curve> {
+        let spool = self.0?.finish()?;
+        Ok(Curve {
+            store: (spool.frames() > 0).then(|| Arc::new(spool)),
+        })
+    }
+}
+
+impl Default for CurveWriter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Curve {
+    /// A curve holding `values`.
+    pub fn from_values(values: &[f32]) -> io::Result<Curve> {
+        let mut w = SpoolWriter::new(1)?;
+        w.write(values)?;
+        CurveWriter(Ok(w)).finish()
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        self.store.as_ref().map_or(0, |s| s.frames() as usize)
+    }
+
+    /// Whether the curve holds no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Iterates over the values in blocks of at most `block` (NaN where missing).
+    pub fn blocks(&self, block: usize) -> CurveBlocks<'_> {
+        CurveBlocks(self.store.as_ref().map(|s| s.blocks(block.max(1))))
+    }
+
+    /// All values (NaN where missing): one track's whole curve in memory, for the readers
+    /// that need it at once.
+    pub fn to_vec(&self) -> io::Result<Vec<f32>> {
+        let mut all = Vec::with_capacity(self.len());
+        let mut blocks = self.blocks(CURVE_BLOCK);
+        while let Some(b) = blocks.next_block()? {
+            all.extend_from_slice(b);
+        }
+        Ok(all)
+    }
+
+    /// All values, `None` where missing.
+    pub fn to_options(&self) -> io::Result<Vec<Option<f32>>> {
+        Ok(self
+            .to_vec()?
+            .into_iter()
+            .map(|v| (!v.is_nan()).then_some(v))
+            .collect())
+    }
+}
+
+/// Values per block when a [`Curve`] is read back (16 kB).
+pub const CURVE_BLOCK: usize = 4096;
+
+/// Block iterator over a [`Curve`]; see [`Curve::blocks`].
+pub struct CurveBlocks<'a>(Option<SpoolBlocks<'a>>);
+
+impl CurveBlocks<'_> {
+    /// The next block of values (shorter at the end), or `None` when done.
+    pub fn next_block(&mut self) -> io::Result<Option<&[f32]>> {
+        match &mut self.0 {
+            Some(b) => b.next_block(),
+            None => Ok(None),
+        }
+    }
+}
+
+impl PartialEq for Curve {
+    /// The same values (read back from both stores; missing equals missing); an unreadable
+    /// store equals nothing.
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len()
+            && matches!((self.to_options(), other.to_options()), (Ok(a), Ok(b)) if a == b)
+    }
+}
+
+impl From<Curve> for Vec<Option<f32>> {
+    fn from(c: Curve) -> Self {
+        // serde's `into` cannot fail; an unreadable temporary file serialises as no values.
+        c.to_options().unwrap_or_default()
+    }
+}
+
+impl TryFrom<Vec<Option<f32>>> for Curve {
+    type Error = io::Error;
+
+    fn try_from(v: Vec<Option<f32>>) -> io::Result<Self> {
+        let values: Vec<f32> = v.into_iter().map(|x| x.unwrap_or(f32::NAN)).collect();
+        Curve::from_values(&values)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,5 +313,41 @@ mod tests {
             total.extend_from_slice(b);
         }
         assert_eq!(total, data);
+    }
+
+    #[test]
+    fn f64_values_come_back_bit_for_bit() {
+        // Frames of 3 values (6 words); values an f32 could not hold.
+        let data: Vec<f64> = (0..30).map(|i| 1.0 / 3.0 + i as f64 * 1e-12).collect();
+        let mut w = SpoolWriter::new(6).unwrap();
+        w.write_f64(&data[..12]).unwrap();
+        w.write_f64(&data[12..]).unwrap();
+        let s = w.finish().unwrap();
+        assert_eq!(s.frames(), 10);
+        let mut out = vec![1.0; 9];
+        s.read_f64(8, &mut out).unwrap();
+        assert_eq!(&out[..6], &data[24..]);
+        assert_eq!(&out[6..], &[0.0; 3], "past the end: zeros");
+        s.read_f64(0, &mut out).unwrap();
+        assert_eq!(&out[..], &data[..9]);
+    }
+
+    #[test]
+    fn curve_round_trip_with_missing_values() {
+        let mut w = CurveWriter::new();
+        let values: Vec<Option<f32>> = (0..10_000)
+            .map(|i| (i % 7 != 3).then_some(i as f32 * 0.5))
+            .collect();
+        for &v in &values {
+            w.push_opt(v);
+        }
+        let c = w.finish().unwrap();
+        assert_eq!(c.len(), values.len());
+        assert_eq!(c.to_options().unwrap(), values);
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(json.starts_with("[0.0,0.5,1.0,null,2.0"), "{}", &json[..30]);
+        let back: Curve = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, c);
+        assert!(CurveWriter::new().finish().unwrap().is_empty());
     }
 }
