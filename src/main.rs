@@ -536,6 +536,25 @@ fn check_rate(rate: Option<u32>) -> Result<(), Error> {
     }
 }
 
+/// Every track keeps a few spools open (its audio, band frames, feature curves), so a
+/// session of a few hundred tracks needs more than the common default of 1024 descriptors:
+/// the soft limit is raised to the hard one. If that fails, a session too large for the
+/// limit stops with the temporary-storage error ("Too many open files"), not a panic.
+fn raise_open_file_limit() {
+    #[cfg(unix)]
+    // SAFETY: getrlimit/setrlimit with a valid, initialised rlimit struct.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
 fn main() -> ExitCode {
     // A reader that stops early (`mixwright analyze --json | head`) ends us quietly, as it
     // does any Unix filter, instead of a panic in println!. Outputs are renamed into place
@@ -545,6 +564,7 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    raise_open_file_limit();
     let cli = Cli::parse();
     if let Err(e) = mixwright::io::interrupt::install() {
         eprintln!("mixwright: warning: cannot watch for interruption: {e}");
