@@ -424,6 +424,32 @@ mod tests {
     }
 
     #[test]
+    fn the_last_frames_are_cleaned_though_a_filter_tail_follows_the_end() {
+        // A track that stops with its hum, followed (as a high-pass in front leaves it) by
+        // a decaying tail instead of digital silence: the frames after the end must not
+        // drag the estimate of the last ones towards zero.
+        let n = (RATE * 3.0) as usize;
+        let h = hum(n, RATE, 50.0, 0.02);
+        let mut x = h.clone();
+        let tail: Vec<f64> = (0..RATE as usize)
+            .map(|i| {
+                0.01 * (-(i as f64) / (0.03 * RATE)).exp() * (TAU * 3.0 * i as f64 / RATE).sin()
+            })
+            .collect();
+        x.extend(&tail);
+        let mut p = HumRemover::new(1, RATE, 50.0, 7);
+        let y = aligned(&mut p, &x, 512);
+        let last = n - (0.1 * RATE) as usize..n;
+        let left: f64 = y[last.clone()].iter().map(|v| v * v).sum();
+        let planted: f64 = h[last].iter().map(|v| v * v).sum();
+        let reduction = 10.0 * (planted / left).log10();
+        assert!(
+            reduction >= 25.0,
+            "last 0.1 s: hum reduced by {reduction:.1} dB"
+        );
+    }
+
+    #[test]
     fn the_same_output_whatever_the_block_size_and_stereo_channels_apart() {
         let n = (RATE * 2.0) as usize;
         let mut rng = Rng(7);
