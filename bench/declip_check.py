@@ -17,7 +17,8 @@ engineer's run-length rule). ``--baseline-bin`` adds another build's ``given`` r
 (e.g. main's, to compare declippers).
 
 Usage: ``bench/.venv/bin/python bench/declip_check.py [--bin target/release/mixwright]
-[--songs a,b] [--runs given,detected] [--drives 6,9,12] [--seconds 6] [--baseline-bin PATH] [--out rows.json]``
+[--songs a,b] [--runs given,detected] [--drives 6,9,12] [--seconds 6] [--baseline-bin PATH] [--out rows.json]
+[--no-adeclip]``
 """
 
 from __future__ import annotations
@@ -117,11 +118,12 @@ def check_declip(a) -> list[dict]:
                 after, lag = clip_snr(ref, read(out)[0], mask)
                 row[f"{label}_gain_db"] = round(after - before, 2)
                 row[f"{label}_lag"] = lag
-            out = src.with_name(f"{src.stem}-adeclip.wav")
-            row["adeclip_s"] = round(run_ffmpeg(src, out, "adeclip"), 2)
-            after, lag = clip_snr(ref, read(out)[0], mask)
-            row["adeclip_gain_db"] = round(after - before, 2)
-            row["adeclip_lag"] = lag
+            if not a.no_adeclip:
+                out = src.with_name(f"{src.stem}-adeclip.wav")
+                row["adeclip_s"] = round(run_ffmpeg(src, out, "adeclip"), 2)
+                after, lag = clip_snr(ref, read(out)[0], mask)
+                row["adeclip_gain_db"] = round(after - before, 2)
+                row["adeclip_lag"] = lag
             rows.append(row)
             print(json.dumps(row), flush=True)
     return rows
@@ -156,6 +158,8 @@ def main(argv=None) -> int:
     p.add_argument("--drives", default="6,9,12")
     p.add_argument("--seconds", type=float, default=6.0)
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--no-adeclip", action="store_true",
+                   help="skip ffmpeg adeclip (it takes up to minutes per file): ours alone")
     a = p.parse_args(argv)
     a.drives = [float(d) for d in a.drives.split(",")]
     a.runs = a.runs.split(",")

@@ -24,8 +24,8 @@ const MAX_REDUCTION_DB: f64 = 20.0;
 /// at 20 dB SNR. Closer to the noise (5–15 dB) more of the music's bins sit near the noise
 /// floor, where a deep floor would thin them.
 const FULL_REDUCTION_SNR_DB: f64 = 15.0;
-/// Hum under this is not notched, dBFS: even 20 dB of fader gain leaves it under −60 dBFS,
-/// under the music and the noise of any recording (a notch was set for hum at −116 dBFS).
+/// Hum under this is left, dBFS: even 20 dB of fader gain leaves it under −60 dBFS,
+/// under the music and the noise of any recording (a canceller was set for hum at −116 dBFS).
 const MIN_HUM_DBFS: f64 = -80.0;
 /// A noise floor less than this under the playing level is left alone, dB: there the
 /// "floor" is the music's own texture (a pad measured 3.2 dB and was denoised), while every
@@ -108,7 +108,7 @@ pub fn decide(problems: &Problems, role: Role, rate: u32) -> (Repair, Vec<String
             harmonics,
         });
         notes.push(format!(
-            "{} Hz hum at {:.1} dBFS: notched at {harmonics} harmonics",
+            "{} Hz hum at {:.1} dBFS: {harmonics} lines cancelled",
             h.mains_hz, h.level_dbfs
         ));
     }
