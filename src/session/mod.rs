@@ -116,7 +116,7 @@ pub struct BassHarmonics {
 }
 
 /// What the repair stage does to a track, in signal order: declip, DC and rumble
-/// high-pass, declick, hum notches, noise reduction, gate, time shift. Every part is off
+/// high-pass, declick, hum cancelling, noise reduction, gate, time shift. Every part is off
 /// by default; each one is switched on only for a problem the analysis found, and may be
 /// switched off (removed) or tuned by hand.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
