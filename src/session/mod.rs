@@ -130,7 +130,7 @@ pub struct Repair {
     pub highpass_hz: Option<f64>,
     /// Find and rebuild clicks.
     pub declick: Option<DeclickRepair>,
-    /// Notch out mains hum.
+    /// Cancel mains hum (its lines tracked and subtracted).
     pub hum: Option<HumRepair>,
     /// Reduce broadband noise.
     pub denoise: Option<DenoiseRepair>,
@@ -168,7 +168,7 @@ pub struct DeclickRepair {
 pub struct HumRepair {
     /// Mains frequency, Hz.
     pub mains_hz: f64,
-    /// Notches at 1…`harmonics` × the mains frequency.
+    /// Lines cancelled at 1…`harmonics` × the mains frequency.
     pub harmonics: usize,
 }
 
