@@ -6,6 +6,7 @@ use rayon::prelude::*;
 
 use crate::analysis::loudness::LoudnessMeter;
 use crate::analysis::relation::Relation;
+use crate::analysis::spectrum::{BandFrames, SpectrumMeter};
 use crate::analysis::{self, TrackAnalysis};
 use crate::config::Config;
 use crate::console::strip::RepairChain;
@@ -152,14 +153,23 @@ pub fn mix(
         })
         .collect();
     let plan = engineer::plan(&tracks, &relations, rate);
-    let active_lufs: Vec<Option<f64>> = stems
+    let (active_lufs, repaired_frames): (Vec<Option<f64>>, Vec<Option<BandFrames>>) = stems
         .par_iter()
         .zip(&analyses)
         .zip(&plan.repairs)
         .map(|((s, a), r)| repaired_loudness(&s.spool, a, r, rate))
-        .collect::<Result<_, _>>()
-        .map_err(Error::Spool)?;
-    let decisions = engineer::decide(&tracks, plan, &active_lufs, rate, opts.target);
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(Error::Spool)?
+        .into_iter()
+        .unzip();
+    let decisions = engineer::decide(
+        &tracks,
+        plan,
+        &active_lufs,
+        &repaired_frames,
+        rate,
+        opts.target,
+    );
     warnings.extend(decisions.warnings);
     let session = decisions.session;
     let render = deliver(
@@ -417,23 +427,27 @@ fn for_each_repaired_block(
     Ok(())
 }
 
-/// A track's loudness where it plays once `repair` has run: what the faders balance. The
-/// analysis figure where nothing is repaired.
+/// A track's loudness where it plays once `repair` has run (what the faders balance) and
+/// its short-time band levels then (what the words model weighs: hum or hiss the repair
+/// removes must not count as accompaniment). The analysis figure and no frames where
+/// nothing is repaired.
 fn repaired_loudness(
     spool: &Spool,
     analysis: &TrackAnalysis,
     repair: &Repair,
     rate: u32,
-) -> std::io::Result<Option<f64>> {
+) -> std::io::Result<(Option<f64>, Option<BandFrames>)> {
     let Some(mut chain) = RepairChain::new(repair, spool, rate)? else {
-        return Ok(analysis.loudness.active_lufs);
+        return Ok((analysis.loudness.active_lufs, None));
     };
     let mut meter = LoudnessMeter::new(spool.channels(), rate, false);
+    let mut bands = SpectrumMeter::new(spool.channels(), rate);
     for_each_repaired_block(&mut chain, spool, |b| {
         meter.push(b);
+        bands.push(b);
         Ok(())
     })?;
-    Ok(meter.finish()?.active_lufs)
+    Ok((meter.finish()?.active_lufs, Some(bands.finish()?.frames)))
 }
 
 #[cfg(test)]

@@ -10,3 +10,4 @@ mod memory;
 mod repair;
 mod roles;
 mod song;
+mod words;

@@ -12,6 +12,7 @@ pub mod words;
 use std::path::PathBuf;
 
 use crate::analysis::relation::Relation;
+use crate::analysis::spectrum::BandFrames;
 use crate::analysis::{TrackAnalysis, tempo};
 use crate::session::{FORMAT_VERSION, Master, Repair, Session, Strip, Track};
 use master::Target;
@@ -110,11 +111,13 @@ pub fn plan(tracks: &[TrackInput<'_>], relations: &[Relation], sample_rate: u32)
 
 /// Takes the rest of the decisions for a song from its [`Plan`]: faders, placement, the
 /// master. `active_lufs` is each track's loudness where it plays after its repairs
-/// (the analysis figure where nothing is repaired).
+/// (the analysis figure where nothing is repaired), `repaired_frames` its short-time band
+/// levels after them (`None`: the analysis frames hold).
 pub fn decide(
     tracks: &[TrackInput<'_>],
     plan: Plan,
     active_lufs: &[Option<f64>],
+    repaired_frames: &[Option<BandFrames>],
     sample_rate: u32,
     target: Target,
 ) -> Decisions {
@@ -149,9 +152,13 @@ pub fn decide(
             .iter()
             .zip(&roles)
             .zip(faders.iter().zip(&places))
-            .map(|((t, &role), (fader, place))| words::WordsTrack {
+            .enumerate()
+            .map(|(i, ((t, &role), (fader, place)))| words::WordsTrack {
                 role,
-                frames: &t.analysis.spectrum.frames,
+                frames: repaired_frames
+                    .get(i)
+                    .and_then(Option::as_ref)
+                    .unwrap_or(&t.analysis.spectrum.frames),
                 gain_db: (!fader.mute)
                     .then(|| fader.db + place.makeup_db + pan_power_db(place, t.channels)),
             })

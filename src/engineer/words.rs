@@ -3,13 +3,16 @@
 //!
 //! The judge is the Speech Intelligibility Index ([`crate::analysis::sii`]) per 400 ms
 //! frame, the lead as speech and the rest of the mix as noise, over the frames where the
-//! lead sings. It is evaluated on the analysis band frames of the tracks at their fader and
-//! pan gains, nothing rendered. In each sung frame, in this order:
+//! lead sings. It is evaluated on the band frames of the tracks as repaired (hum or hiss
+//! the repair removes does not mask anything) at their fader and pan gains, nothing
+//! rendered. In each sung frame, in this order:
 //! 1. **Duck EQ** (a keyed dynamic EQ on the accompaniment): bells at [`BELLS`] on every
 //!    other track are cut, 3 dB at a time and at most [`DUCK_MAX_DB`] (3 dB on backing
 //!    vocals), each step on the (track, bell) that raises the frame's SII most (a track
 //!    already cut counts less, so the cuts spread over the maskers), until the frame
 //!    reaches [`TARGET_SII`]: the tracks that mask the lead, in the bands where they mask it.
+//!    Where no one track's step helps enough (many parts masking about equally), the same
+//!    bell comes down on all of them at once.
 //! 2. **Rider**: where the cuts are not enough, the lead's fader goes up (at most
 //!    [`RIDE_RANGE_DB`]) until the frame reaches the target; where the words are clear
 //!    beyond [`CLEAR_SII`] it comes down towards it, so the words stay even.
@@ -20,6 +23,9 @@
 //! Last, the lead's own loudness relative to the whole mix is kept inside
 //! [`LEAD_VS_MIX_DB`]: when the lead comes out too loud its fader goes down and the cuts
 //! are found again for the lower lead (a lead that swamps the band is a bad mix too).
+//! Within that window the words are won by the cuts, not by level: a cut spends little
+//! of the mix's loudness (a few bands, only while the lead sings) for the bands that
+//! carry the words.
 
 use rayon::prelude::*;
 
@@ -52,21 +58,23 @@ const RIDE_SLEW_DB: f64 = 2.0;
 /// most of the speech's importance.
 pub const BELLS: [(f64, f64); 4] = [(500.0, 1.4), (1000.0, 1.4), (2000.0, 1.4), (4000.0, 1.4)];
 /// Deepest cut of one bell, dB.
-pub const DUCK_MAX_DB: f64 = 9.0;
+pub const DUCK_MAX_DB: f64 = 12.0;
 /// A cut moves in steps of this, dB.
 const DUCK_STEP_DB: f64 = 3.0;
 const DUCK_STEPS: usize = (DUCK_MAX_DB / DUCK_STEP_DB) as usize;
 /// A cut step must raise the frame's SII by this much to be taken.
 const MIN_STEP_GAIN: f64 = 0.002;
 /// Where the lead's loudness must sit relative to the whole mix, dB (BS.1770, gated), with
-/// a margin inside the −9…−1 dB of a good mix for the model's error.
-pub const LEAD_VS_MIX_DB: (f64, f64) = (-8.0, -2.5);
+/// a margin inside the −9…−1 dB of a good mix for the model's error (measured on the
+/// benchmark songs: the render puts the lead 0…1 dB under the model, whose power sum
+/// misses what correlated tracks such as a piano and its room mic add coherently).
+pub const LEAD_VS_MIX_DB: (f64, f64) = (-8.0, -2.0);
 /// The search for the lead's fader brackets in steps of this, dB…
 const LEVEL_BRACKET_DB: f64 = 6.0;
 /// …at most this many…
 const LEVEL_BRACKETS: usize = 4;
 /// …then halves the bracket this many times.
-const LEVEL_BISECTIONS: usize = 4;
+const LEVEL_BISECTIONS: usize = 5;
 /// Sung frames: within this of the lead's loudest 5 % (the activity rule of the benchmark).
 const SUNG_RANGE_DB: f64 = 20.0;
 
@@ -433,6 +441,41 @@ fn decide_frame(
             // A step that hardly helps is not worth the change to the accompaniment.
             Some((_, v, j, k, r)) if v > now + MIN_STEP_GAIN => {
                 steps[j][k] += 1;
+                rest = r;
+                now = v;
+                continue;
+            }
+            _ => {}
+        }
+        // Where several tracks mask the lead about equally, no one track's cut is worth a
+        // step, but the same bell on all of them is: the cut the words need.
+        let mut joint: Option<(f64, usize, [f64; BANDS])> = None;
+        for k in 0..BELLS.len() {
+            let mut r = rest;
+            let mut any = false;
+            for j in (0..n).filter(|&j| j != song.lead && steps[j][k] < song.max_steps[j]) {
+                let mut s = steps[j];
+                s[k] += 1;
+                any = true;
+                for (b, x) in r.iter_mut().enumerate() {
+                    *x += energy[j][b] * (gain_of(&s, b) - gain_of(&steps[j], b));
+                    *x = x.max(0.0);
+                }
+            }
+            if any {
+                let v = worst(song.sii(&lead, &r, cal));
+                if joint.as_ref().is_none_or(|b| v > b.0) {
+                    joint = Some((v, k, r));
+                }
+            }
+        }
+        match joint {
+            Some((v, k, r)) if v > now + MIN_STEP_GAIN => {
+                for (j, s) in steps.iter_mut().enumerate() {
+                    if j != song.lead && s[k] < song.max_steps[j] {
+                        s[k] += 1;
+                    }
+                }
                 rest = r;
                 now = v;
             }
@@ -803,6 +846,42 @@ mod tests {
         let w = decide_song(&s);
         assert!(w.lead_fader_db < -5.0, "fader {}", w.lead_fader_db);
         assert!(w.lead_vs_mix_db <= LEAD_VS_MIX_DB.1 + 0.5);
+    }
+
+    #[test]
+    fn many_equal_maskers_are_cut_together() {
+        // Twelve parts, each alone too quiet for its own cut to be worth a step, together
+        // masking the lead: the same bells come down on all of them.
+        let lead = frames(1, |_, b| {
+            (9..=27)
+                .contains(&b)
+                .then(|| -26.0 - 1.5 * (b as f64 - 17.0).abs())
+        });
+        let parts: Vec<BandFrames> = (0..12)
+            .map(|i| frames(10 + i, |_, b| (5..=26).contains(&b).then_some(-36.0)))
+            .collect();
+        let tracks: Vec<WordsTrack<'_>> = std::iter::once(WordsTrack {
+            role: Role::LeadVocal,
+            frames: &lead,
+            gain_db: Some(0.0),
+        })
+        .chain(parts.iter().map(|frames| WordsTrack {
+            role: Role::Keys,
+            frames,
+            gain_db: Some(0.0),
+        }))
+        .collect();
+        let w = decide(&tracks);
+        for (j, bells) in w.duck.iter().enumerate().skip(1) {
+            let deepest = bells
+                .iter()
+                .flat_map(|b| b.points.iter().map(|p| p.gain_db))
+                .fold(0.0f64, f64::min);
+            assert!(deepest <= -3.0, "part {j}: deepest cut {deepest} dB");
+        }
+        for (before, after) in w.sii_before.iter().zip(&w.sii_after) {
+            assert!(after > before, "SII {before} → {after}");
+        }
     }
 
     #[test]
