@@ -134,6 +134,18 @@ pub fn decide(
         .flatten()
         .and_then(|song| tempo::estimate(&song.flux, song.hop_s).ok().flatten())
         .map(|t| t.bpm);
+    // What the listener will hear of each track: its band levels after its repairs, so hum
+    // and hiss that the strip removes mask nothing in the models below.
+    let frames: Vec<&BandFrames> = tracks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            repaired_frames
+                .get(i)
+                .and_then(Option::as_ref)
+                .unwrap_or(&t.analysis.spectrum.frames)
+        })
+        .collect();
     let mut faders = level::set_faders(&roles, active_lufs);
     let pan_tracks: Vec<stereo::PanTrack<'_>> = tracks
         .iter()
@@ -152,16 +164,15 @@ pub fn decide(
             .iter()
             .zip(&roles)
             .zip(faders.iter().zip(&places))
-            .enumerate()
-            .map(|(i, ((t, &role), (fader, place)))| words::WordsTrack {
-                role,
-                frames: repaired_frames
-                    .get(i)
-                    .and_then(Option::as_ref)
-                    .unwrap_or(&t.analysis.spectrum.frames),
-                gain_db: (!fader.mute)
-                    .then(|| fader.db + place.makeup_db + pan_power_db(place, t.channels)),
-            })
+            .zip(&frames)
+            .map(
+                |(((t, &role), (fader, place)), &frames)| words::WordsTrack {
+                    role,
+                    frames,
+                    gain_db: (!fader.mute)
+                        .then(|| fader.db + place.makeup_db + pan_power_db(place, t.channels)),
+                },
+            )
             .collect::<Vec<_>>(),
     );
     let mut ride = vec![Vec::new(); tracks.len()];
@@ -169,7 +180,6 @@ pub fn decide(
         faders[lead].db += words.lead_fader_db;
         ride[lead] = words.ride;
     }
-    let frames: Vec<_> = tracks.iter().map(|t| &t.analysis.spectrum.frames).collect();
     let gains: Vec<Option<f64>> = faders
         .iter()
         .zip(&places)
