@@ -166,7 +166,12 @@ def _get(d, path):
     return d
 
 
-#: (key, label, path into a method's result, transform, better: "lower"/"higher", unit,
+#: The side/mid ratio over the whole song a stereo mix sits in, dB (issue 12: "the mix is
+#: not mono").
+SIDE_MID_RANGE_DB = (-20.0, -6.0)
+
+#: (key, label, path into a method's result, transform, better: "lower"/"higher" (or a
+#: range, shown but not ranked), unit,
 #: tie: a difference smaller than this is no loss — below what a listener or a
 #: delivery spec tells apart).
 HEADLINE = [
@@ -188,6 +193,9 @@ HEADLINE = [
     ("asr", "words: recognised in mix / in solo", "words.recognised_vs_solo", None, "higher", "", 0.02),
     ("spectrum", "spectrum: third-octave distance to reference", "spectrum.distance_db", None, "lower", "dB", 0.25),
     ("side_mid_low", "stereo: side/mid below 120 Hz", "spectrum.side_mid_low_db", None, "lower", "dB", 1.0),
+    ("side_mid", "stereo: side/mid over the song", "spectrum.side_mid_db", None, "−20…−6", "dB", 1.0),
+    ("side_mid_out", "stereo: side/mid outside −20…−6 dB", "spectrum.side_mid_db",
+     lambda v: max(0.0, SIDE_MID_RANGE_DB[0] - v, v - SIDE_MID_RANGE_DB[1]), "lower", "dB", 1.0),
     ("lr_balance", "stereo: |L/R balance|", "spectrum.lr_balance_db", abs, "lower", "dB", 0.5),
     ("mono_loss", "stereo: mono fold-down loss", "spectrum.mono_loss_lu", None, "lower", "LU", 0.2),
     ("noise_red", "repair: noise floor reduction", "repair.noise_reduction_db", None, "higher", "dB", 0.5),
@@ -221,7 +229,7 @@ def losses(avg: dict) -> list[str]:
     out = []
     for key, label, _, _, better, unit, tie in HEADLINE:
         ours = avg["ours"][key]
-        if ours is None:
+        if ours is None or better not in ("lower", "higher"):
             continue
         for b in ("sum", "faders"):
             v = avg[b][key]
@@ -361,6 +369,9 @@ def main(argv=None) -> int:
         r = s["methods"]["ours"]["spectrum"]["reference"]
         s["headline"]["reference"] = {"side_mid_low": r["side_mid_low_db"], "lr_balance": abs(r["lr_balance_db"]),
                                       "mono_loss": r["mono_loss_lu"]}
+        if r.get("side_mid_db") is not None:
+            ref = headline({"spectrum": r})
+            s["headline"]["reference"].update({k: ref[k] for k in ("side_mid", "side_mid_out")})
     results = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": machine(),

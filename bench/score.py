@@ -25,8 +25,10 @@ Metrics (the keys of ``score_mix``'s result; dB and LU unless named otherwise):
   words recognised in the solo lead (``recognised_words``).
 * **spectrum and stereo**: third-octave long-term spectrum distance to the reference mix
   (RMS of the level difference over 31.5 Hz–16 kHz bands after removing the mean
-  offset); side/mid energy ratio below 120 Hz; left/right energy balance; loudness lost
-  when folded to mono ((L+R)/2 on both sides).
+  offset); side/mid energy ratio below 120 Hz (wants ≤ −20 dB: a mono low end) and over
+  the whole band (``side_mid_db``, wants −20…−6 dB: a stereo mix, not a mono one nor a
+  phasey one); left/right energy balance; loudness lost when folded to mono ((L+R)/2 on
+  both sides).
 * **repair** (``score_repair``, damaged stems only): noise floor and hum reduction (the
   stem's level where the clean stem is silent, relative to its level where it plays,
   input vs contribution); clipped samples left (samples on flat tops) against the truth;
@@ -417,6 +419,7 @@ def stereo_metrics(x: np.ndarray) -> dict:
     folded = np.column_stack([mid, mid])
     return {
         "side_mid_low_db": float(max(-60.0, db(np.sum(s_lo ** 2)) - db(np.sum(m_lo ** 2)))),
+        "side_mid_db": float(max(-60.0, db(np.sum(side ** 2)) - db(np.sum(mid ** 2)))),
         "lr_balance_db": float(db(np.sum(l ** 2)) - db(np.sum(r ** 2))),
         "mono_loss_lu": float(loudness(x) - loudness(folded)),
     }

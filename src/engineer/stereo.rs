@@ -31,6 +31,17 @@ pub const MONO_BELOW_HZ: f64 = 150.0;
 const POSITIONS: [f64; 11] = [
     -0.8, -0.65, -0.5, -0.35, -0.2, 0.0, 0.2, 0.35, 0.5, 0.65, 0.8,
 ];
+/// The widest position a mono track takes.
+const WIDEST: f64 = 0.8;
+/// Shifts of a group's centre (all members together, so its shape holds), tried when a
+/// group is not symmetric in level: a loud cello left of a soft violin leans the mix left.
+const GROUP_SHIFTS: [f64; 5] = [-0.2, -0.1, 0.0, 0.1, 0.2];
+/// Balance-control settings tried on a stereo stem that leans to one side by at least
+/// [`LEAN_DB`]: the stem stays stereo, its lean is countered (a piano recorded with the
+/// low strings' mic closer leans the whole mix when it is its loudest part).
+const STEREO_TRIMS: [f64; 7] = [-0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3];
+/// See [`STEREO_TRIMS`], dB (left over right, at the width it plays at).
+const LEAN_DB: f64 = 0.5;
 /// Playback level the pairwise masking is judged at, dB SPL.
 const MASKING_SPL: f64 = 85.0;
 /// Weights of the placement cost: per-band balance (per dB², left over right), broadband
@@ -112,11 +123,17 @@ fn preferred_distance(centroid_hz: Option<f64>) -> f64 {
 enum Kind {
     /// Stays in the centre (centred roles, muted tracks).
     Centre,
-    /// A stereo stem at pan 0: its share of energy on the left (0…1) and its correlation.
-    Stereo { left_share: f64, correlation: f64 },
+    /// A stereo stem: its share of energy on the left (0…1) at the width it will play
+    /// at, its correlation, and whether it leans enough to get a balance trim.
+    Stereo {
+        left_share: f64,
+        correlation: f64,
+        trimmed: bool,
+    },
     /// A free mono track with its preferred distance from the centre.
     Free { preferred: f64 },
-    /// A member of group `group`, at `offset` when the group is not mirrored.
+    /// A member of group `group`, at `offset` from the group's centre when the group is not
+    /// mirrored.
     Grouped { group: usize, offset: f64 },
 }
 
@@ -135,6 +152,10 @@ struct Layout {
 struct Choice {
     free: Vec<f64>,
     mirrored: Vec<bool>,
+    /// Per group: where its centre sits (one of [`GROUP_SHIFTS`]).
+    shift: Vec<f64>,
+    /// Per leaning stereo stem: its balance control (one of [`STEREO_TRIMS`]).
+    trim: Vec<f64>,
 }
 
 /// First third-octave band whose image counts: the low-end mono folds everything below.
@@ -148,20 +169,44 @@ impl Layout {
     /// Pan position of every mono track under `choice` (0 for centred and stereo tracks).
     fn positions(&self, choice: &Choice) -> Vec<f64> {
         let mut free = choice.free.iter();
+        let mut trim = choice.trim.iter();
         self.kinds
             .iter()
             .map(|k| match *k {
                 Kind::Free { .. } => *free.next().expect("one position per free track"),
+                Kind::Stereo { trimmed: true, .. } => {
+                    *trim.next().expect("one trim per leaning stereo stem")
+                }
                 Kind::Grouped { group, offset } => {
-                    if choice.mirrored[group] {
+                    let side = if choice.mirrored[group] {
                         -offset
                     } else {
                         offset
-                    }
+                    };
+                    side + choice.shift[group]
                 }
                 _ => 0.0,
             })
             .collect()
+    }
+
+    /// Number of leaning stereo stems (each has a trim).
+    fn trims(&self) -> usize {
+        self.kinds
+            .iter()
+            .filter(|k| matches!(k, Kind::Stereo { trimmed: true, .. }))
+            .count()
+    }
+
+    /// How far from its centre the widest member of group `g` sits.
+    fn reach(&self, g: usize) -> f64 {
+        self.kinds
+            .iter()
+            .filter_map(|k| match *k {
+                Kind::Grouped { group, offset } if group == g => Some(offset.abs()),
+                _ => None,
+            })
+            .fold(0.0, f64::max)
     }
 
     /// Left and right energy per band with the tracks at `pos`.
@@ -170,7 +215,13 @@ impl Layout {
         let mut r = vec![0.0; THIRD_OCTAVE_BANDS];
         for ((k, e), &p) in self.kinds.iter().zip(&self.bands).zip(pos) {
             let (gl, gr) = match *k {
-                Kind::Stereo { left_share, .. } => (2.0 * left_share, 2.0 * (1.0 - left_share)),
+                Kind::Stereo { left_share, .. } => {
+                    let (bl, br) = pan::balance(p);
+                    (
+                        2.0 * left_share * bl * bl,
+                        2.0 * (1.0 - left_share) * br * br,
+                    )
+                }
                 _ => {
                     let (a, b) = pan::constant_power(p);
                     (a * a, b * b)
@@ -218,7 +269,9 @@ impl Layout {
                 Kind::Free { preferred } => Some((p.abs() - preferred).powi(2)),
                 _ => None,
             })
-            .sum();
+            .sum::<f64>()
+            + choice.shift.iter().map(|s| s * s).sum::<f64>()
+            + choice.trim.iter().map(|t| t * t).sum::<f64>();
         W_BANDS * bands + W_BROADBAND * broadband + W_MASKING * masking + W_WIDTH * width
     }
 
@@ -249,6 +302,8 @@ impl Layout {
             mirrored: (0..self.groups)
                 .map(|g| bits >> (nf + g) & 1 == 1)
                 .collect(),
+            shift: vec![0.0; self.groups],
+            trim: vec![0.0; self.trims()],
         };
         let patterns = if nv <= EXHAUSTIVE_MAX { 1u64 << nv } else { 1 };
         let mut starts: Vec<(f64, Choice)> = (0..patterns)
@@ -301,6 +356,24 @@ impl Layout {
                 let mut c = choice.clone();
                 c.mirrored[g] = !c.mirrored[g];
                 improved |= try_move(c, &mut choice, &mut cost);
+                // Only shifts that keep every member within the widest position: the
+                // group's shape holds.
+                let reach = self.reach(g);
+                for &shift in GROUP_SHIFTS
+                    .iter()
+                    .filter(|s| reach + s.abs() <= WIDEST + 1e-9)
+                {
+                    let mut c = choice.clone();
+                    c.shift[g] = shift;
+                    improved |= try_move(c, &mut choice, &mut cost);
+                }
+            }
+            for t in 0..choice.trim.len() {
+                for &trim in &STEREO_TRIMS {
+                    let mut c = choice.clone();
+                    c.trim[t] = trim;
+                    improved |= try_move(c, &mut choice, &mut cost);
+                }
             }
             if !improved {
                 break;
@@ -308,6 +381,20 @@ impl Layout {
         }
         (cost, choice)
     }
+}
+
+/// Share of a stereo stem's energy on the left (0…1) once its width is set to `width`:
+/// the width control sends (1 − w)/2 of each channel to the other side, so a stem that
+/// leans one way leans less the narrower it plays (its channels correlated by
+/// `correlation`).
+fn narrowed_left_share(left_share: f64, correlation: f64, width: f64) -> f64 {
+    let (el, er) = (left_share, 1.0 - left_share);
+    let a = 0.5 * (1.0 + width);
+    let b = 0.5 * (1.0 - width);
+    let cross = 2.0 * a * b * correlation.clamp(-1.0, 1.0) * (el * er).sqrt();
+    let l = (a * a * el + b * b * er + cross).max(0.0);
+    let r = (b * b * el + a * a * er + cross).max(0.0);
+    if l + r > 0.0 { l / (l + r) } else { 0.5 }
 }
 
 /// Left over right energy, dB, within ±20 dB; 0 where both are empty.
@@ -421,9 +508,13 @@ pub fn place(tracks: &[PanTrack<'_>]) -> Vec<Placement> {
                 .unwrap_or(0.0)
                 .clamp(-30.0, 30.0);
             let lin = 10f64.powf(bal / 10.0);
+            let correlation = st.and_then(|s| s.correlation).unwrap_or(1.0);
+            let left_share =
+                narrowed_left_share(lin / (1.0 + lin), correlation, role_width(t.role));
             kinds[i] = Kind::Stereo {
-                left_share: lin / (1.0 + lin),
-                correlation: st.and_then(|s| s.correlation).unwrap_or(1.0),
+                left_share,
+                correlation,
+                trimmed: balance_db(left_share, 1.0 - left_share).abs() >= LEAN_DB,
             };
         } else {
             groups.entry(t.role).or_default().push(i);
@@ -473,7 +564,7 @@ pub fn place(tracks: &[PanTrack<'_>]) -> Vec<Placement> {
         .zip(positions)
         .map(|((t, k), pos)| match *k {
             Kind::Stereo { .. } => Placement {
-                pan: 0.0,
+                pan: pos,
                 width: role_width(t.role),
                 makeup_db: 0.0,
             },
@@ -522,7 +613,9 @@ fn makeup_db(track: &PanTrack<'_>, kind: &Kind, place: &Placement) -> f64 {
         }
         .clamp(-1.0, 1.0);
         let w = place.width;
-        0.5 * (1.0 + w * w) + 0.5 * (1.0 - w * w) * rho
+        // A balance trim takes from one side what it leaves on the other.
+        let (bl, br) = pan::balance(place.pan);
+        (0.5 * (1.0 + w * w) + 0.5 * (1.0 - w * w) * rho) * 0.5 * (bl * bl + br * br)
     } else {
         // Below the low-end mono corner a panned track plays as its mid, (a + b)/2 on both
         // sides: (a + b)²/2 of its power there.
@@ -752,6 +845,72 @@ mod tests {
     }
 
     #[test]
+    fn a_leaning_stereo_stem_is_trimmed_until_the_sides_match() {
+        // The loudest part is a stereo piano 3 dB heavier on the left; a lead in the
+        // centre and two quieter mono parts with different spectra.
+        let leaning = Stereo {
+            correlation: Some(0.6),
+            balance_db: Some(3.0),
+            ..Stereo::default()
+        };
+        let mut rng = Rng(0x1ea2);
+        let piano = random_spectrum(&mut rng).map(|d| d + 8.0);
+        let spectra = vec![
+            spectrum(piano, Some(leaning)),
+            spectrum(random_spectrum(&mut rng), None),
+            spectrum(random_spectrum(&mut rng), None),
+            spectrum(random_spectrum(&mut rng).map(|d| d + 6.0), None),
+        ];
+        let roles = [Role::Keys, Role::Guitar, Role::Synth, Role::LeadVocal];
+        let channels = [2, 1, 1, 1];
+        let p = place(&tracks(&roles, &channels, &spectra));
+        // Broadband left/right of the placement (the piano's lean at its width, then its
+        // balance control; the mono parts by the constant-power law).
+        let side_energy = |places: &[Placement]| -> f64 {
+            let (mut l, mut r) = (0.0, 0.0);
+            for ((s, pl), &ch) in spectra.iter().zip(places).zip(&channels) {
+                let e: f64 = s.third_octave_db.iter().map(|d| 10f64.powf(d / 10.0)).sum();
+                let (gl, gr) = if ch == 2 {
+                    let share = narrowed_left_share(
+                        10f64.powf(0.3) / (1.0 + 10f64.powf(0.3)),
+                        0.6,
+                        pl.width,
+                    );
+                    let (bl, br) = pan::balance(pl.pan);
+                    (2.0 * share * bl * bl, 2.0 * (1.0 - share) * br * br)
+                } else {
+                    let (a, b) = pan::constant_power(pl.pan);
+                    (a * a, b * b)
+                };
+                l += gl * e;
+                r += gr * e;
+            }
+            balance_db(l, r)
+        };
+        let untrimmed: Vec<Placement> = p
+            .iter()
+            .enumerate()
+            .map(|(i, x)| Placement {
+                pan: if i == 0 { 0.0 } else { x.pan },
+                ..*x
+            })
+            .collect();
+        assert!(side_energy(&untrimmed).abs() > 1.0, "the lean shows: {p:?}");
+        assert!(side_energy(&p).abs() < 0.5, "{} dB: {p:?}", side_energy(&p));
+        assert!(
+            p[0].pan > 0.0 && p[0].pan <= 0.3,
+            "a trim to the right: {p:?}"
+        );
+        assert_eq!(p[0].width, role_width(Role::Keys), "kept stereo");
+        assert_eq!(p[3].pan, 0.0);
+        // What the trim takes from the piano's loudness is given back.
+        let (bl, br) = pan::balance(p[0].pan);
+        let w = p[0].width;
+        let kept = (0.5 * (1.0 + w * w) + 0.5 * (1.0 - w * w) * 0.6) * 0.5 * (bl * bl + br * br);
+        assert!((p[0].makeup_db + 10.0 * kept.log10()).abs() < 1e-9, "{p:?}");
+    }
+
+    #[test]
     fn the_mix_stays_mono_compatible() {
         // An out-of-phase wide stereo synth and many bright mono parts.
         let mut rng = Rng(0x3030);
@@ -787,6 +946,7 @@ mod tests {
                     Kind::Stereo {
                         left_share: 0.5,
                         correlation: -0.4,
+                        trimmed: false,
                     }
                 } else {
                     Kind::Centre
