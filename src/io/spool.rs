@@ -85,16 +85,9 @@ impl Spool {
     /// Fills `out` (interleaved, a whole number of frames) with the frames starting at
     /// `start`; frames past the end read as silence, so stems of different lengths line up.
     pub fn read(&self, start: u64, out: &mut [f32]) -> io::Result<()> {
-        let want = (out.len() / self.channels) as u64;
-        let avail = self.frames.saturating_sub(start).min(want) as usize;
-        let n = avail * self.channels;
-        if n > 0 {
-            let mut bytes = vec![0u8; n * 4];
-            self.file
-                .read_exact_at(&mut bytes, start * self.channels as u64 * 4)?;
-            for (o, b) in out[..n].iter_mut().zip(bytes.chunks_exact(4)) {
-                *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-            }
+        let (bytes, n) = self.read_bytes(start, self.channels, 4, out.len())?;
+        for (o, b) in out[..n].iter_mut().zip(bytes.chunks_exact(4)) {
+            *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
         }
         out[n..].fill(0.0);
         Ok(())
@@ -105,19 +98,34 @@ impl Spool {
     /// `start`, bit for bit; frames past the end read as zeros.
     pub fn read_f64(&self, start: u64, out: &mut [f64]) -> io::Result<()> {
         let per_frame = (self.channels / 2).max(1);
-        let want = (out.len() / per_frame) as u64;
-        let avail = self.frames.saturating_sub(start).min(want) as usize;
-        let n = avail * per_frame;
-        if n > 0 {
-            let mut bytes = vec![0u8; n * 8];
-            self.file
-                .read_exact_at(&mut bytes, start * self.channels as u64 * 4)?;
-            for (o, b) in out[..n].iter_mut().zip(bytes.chunks_exact(8)) {
-                *o = f64::from_le_bytes(b.try_into().expect("8-byte chunks"));
-            }
+        let (bytes, n) = self.read_bytes(start, per_frame, 8, out.len())?;
+        for (o, b) in out[..n].iter_mut().zip(bytes.chunks_exact(8)) {
+            *o = f64::from_le_bytes(b.try_into().expect("8-byte chunks"));
         }
         out[n..].fill(0.0);
         Ok(())
+    }
+
+    /// The stored bytes of up to `len` values of `width` bytes (`per_frame` values a frame)
+    /// from frame `start`, and how many values they hold (fewer near the end).
+    fn read_bytes(
+        &self,
+        start: u64,
+        per_frame: usize,
+        width: usize,
+        len: usize,
+    ) -> io::Result<(Vec<u8>, usize)> {
+        let avail = self
+            .frames
+            .saturating_sub(start)
+            .min((len / per_frame) as u64) as usize;
+        let n = avail * per_frame;
+        let mut bytes = vec![0u8; n * width];
+        if n > 0 {
+            self.file
+                .read_exact_at(&mut bytes, start * self.channels as u64 * 4)?;
+        }
+        Ok((bytes, n))
     }
 
     /// Iterates over the whole spool in blocks of at most `block_frames` frames.
