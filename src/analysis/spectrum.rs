@@ -32,7 +32,7 @@ use realfft::num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
 use serde::{Deserialize, Serialize};
 
-use crate::io::spool::{Spool, SpoolBlocks, SpoolWriter};
+use crate::io::spool::{Spool, SpoolWriter, StoreBlocks};
 
 /// Time between short-time frames, seconds.
 pub const FRAME_HOP_S: f64 = 0.05;
@@ -223,12 +223,8 @@ impl BandFrames {
 
     /// Iterates over the frames in blocks of at most `frames_per_block` frames (frame-major
     /// levels, a whole number of frames each).
-    pub fn blocks(&self, frames_per_block: usize) -> BandFrameBlocks<'_> {
-        BandFrameBlocks(
-            self.store
-                .as_ref()
-                .map(|s| s.blocks(frames_per_block.max(1))),
-        )
+    pub fn blocks(&self, frames_per_block: usize) -> StoreBlocks<'_> {
+        StoreBlocks::of(self.store.as_deref(), frames_per_block)
     }
 
     /// All levels, frame-major: for short tracks and tests (a whole song's frames at once is
@@ -245,19 +241,6 @@ impl BandFrames {
 
 /// Frames per block when band frames are read back: 12.8 s, 32 kB of levels.
 pub const BAND_FRAME_BLOCK: usize = 256;
-
-/// Block iterator over [`BandFrames`]; see [`BandFrames::blocks`].
-pub struct BandFrameBlocks<'a>(Option<SpoolBlocks<'a>>);
-
-impl BandFrameBlocks<'_> {
-    /// The next block of frame-major levels (shorter at the end), or `None` when done.
-    pub fn next_block(&mut self) -> io::Result<Option<&[f32]>> {
-        match &mut self.0 {
-            Some(b) => b.next_block(),
-            None => Ok(None),
-        }
-    }
-}
 
 /// The stereo image of a two-channel track. Ratios are `None` where their band holds no
 /// signal; dB figures are clamped to ±150.

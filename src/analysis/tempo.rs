@@ -22,7 +22,7 @@ use std::io;
 use serde::{Deserialize, Serialize};
 
 use super::onset::Onset;
-use crate::io::spool::{CURVE_BLOCK, Curve, CurveBlocks, CurveWriter};
+use crate::io::spool::{CURVE_BLOCK, Curve, CurveWriter, StoreBlocks};
 
 /// Slowest tempo considered, BPM.
 pub const MIN_BPM: f64 = 40.0;
@@ -227,7 +227,7 @@ pub fn song_envelope(tracks: &[&Onset]) -> io::Result<Option<Onset>> {
 
 /// Reads a curve forward at non-decreasing positions, a block at a time.
 struct Cursor<'a> {
-    blocks: CurveBlocks<'a>,
+    blocks: StoreBlocks<'a>,
     /// Position of `buf[0]`.
     start: usize,
     buf: Vec<f32>,

@@ -233,8 +233,8 @@ impl Curve {
     }
 
     /// Iterates over the values in blocks of at most `block` (NaN where missing).
-    pub fn blocks(&self, block: usize) -> CurveBlocks<'_> {
-        CurveBlocks(self.store.as_ref().map(|s| s.blocks(block.max(1))))
+    pub fn blocks(&self, block: usize) -> StoreBlocks<'_> {
+        StoreBlocks::of(self.store.as_deref(), block)
     }
 
     /// All values (NaN where missing): one track's whole curve in memory, for the readers
@@ -261,11 +261,17 @@ impl Curve {
 /// Values per block when a [`Curve`] is read back (16 kB).
 pub const CURVE_BLOCK: usize = 4096;
 
-/// Block iterator over a [`Curve`]; see [`Curve::blocks`].
-pub struct CurveBlocks<'a>(Option<SpoolBlocks<'a>>);
+/// Block iterator over an on-disk store that may be empty (a [`Curve`], band frames): the
+/// blocks of its spool, or none when it has no spool.
+pub struct StoreBlocks<'a>(Option<SpoolBlocks<'a>>);
 
-impl CurveBlocks<'_> {
-    /// The next block of values (shorter at the end), or `None` when done.
+impl<'a> StoreBlocks<'a> {
+    /// Blocks of `block_frames` frames of `store`, or no blocks when there is no store.
+    pub fn of(store: Option<&'a Spool>, block_frames: usize) -> Self {
+        StoreBlocks(store.map(|s| s.blocks(block_frames.max(1))))
+    }
+
+    /// The next block (shorter at the end), or `None` when done.
     pub fn next_block(&mut self) -> io::Result<Option<&[f32]>> {
         match &mut self.0 {
             Some(b) => b.next_block(),
