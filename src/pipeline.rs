@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use crate::analysis::loudness::LoudnessMeter;
 use crate::analysis::relation::Relation;
-use crate::analysis::spectrum::{BandFrames, SpectrumMeter};
+use crate::analysis::spectrum::{Spectrum, SpectrumMeter};
 use crate::analysis::{self, TrackAnalysis};
 use crate::config::Config;
 use crate::console::strip::RepairChain;
@@ -153,7 +153,7 @@ pub fn mix(
         })
         .collect();
     let plan = engineer::plan(&tracks, &relations, rate);
-    let (active_lufs, repaired_frames): (Vec<Option<f64>>, Vec<Option<BandFrames>>) = stems
+    let (active_lufs, repaired): (Vec<Option<f64>>, Vec<Option<Spectrum>>) = stems
         .par_iter()
         .zip(&analyses)
         .zip(&plan.repairs)
@@ -162,14 +162,7 @@ pub fn mix(
         .map_err(Error::Spool)?
         .into_iter()
         .unzip();
-    let decisions = engineer::decide(
-        &tracks,
-        plan,
-        &active_lufs,
-        &repaired_frames,
-        rate,
-        opts.target,
-    );
+    let decisions = engineer::decide(&tracks, plan, &active_lufs, &repaired, rate, opts.target);
     warnings.extend(decisions.warnings);
     let session = decisions.session;
     let render = deliver(
@@ -428,15 +421,15 @@ fn for_each_repaired_block(
 }
 
 /// A track's loudness where it plays once `repair` has run (what the faders balance) and
-/// its short-time band levels then (what the words model weighs: hum or hiss the repair
-/// removes must not count as accompaniment). The analysis figure and no frames where
-/// nothing is repaired.
+/// its spectrum then (what the words model and the panner weigh: hum or hiss the repair
+/// removes must not count as accompaniment, nor clipping it rebuilds as missing energy).
+/// The analysis figure and no spectrum where nothing is repaired.
 fn repaired_loudness(
     spool: &Spool,
     analysis: &TrackAnalysis,
     repair: &Repair,
     rate: u32,
-) -> std::io::Result<(Option<f64>, Option<BandFrames>)> {
+) -> std::io::Result<(Option<f64>, Option<Spectrum>)> {
     let Some(mut chain) = RepairChain::new(repair, spool, rate)? else {
         return Ok((analysis.loudness.active_lufs, None));
     };
@@ -447,7 +440,7 @@ fn repaired_loudness(
         bands.push(b);
         Ok(())
     })?;
-    Ok((meter.finish()?.active_lufs, Some(bands.finish()?.frames)))
+    Ok((meter.finish()?.active_lufs, Some(bands.finish()?)))
 }
 
 #[cfg(test)]

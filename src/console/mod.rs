@@ -56,17 +56,16 @@ pub fn render(
             })
         })
         .collect();
-    // Low-end mono per strip (so each `--stems-out` file holds it too); a strip whose
-    // output has no side (a centred mono source) needs none.
+    // Low-end mono per strip (so each `--stems-out` file holds it too), on every strip
+    // alike, centred ones included: it turns the mid's phase, which must stay the same
+    // across tracks that captured the same source.
     let mut low_mono: Vec<Option<LowMono>> = session
         .tracks
         .iter()
-        .zip(stems)
-        .map(|(t, s)| {
-            let side = s.channels() == 2 && t.strip.width > 0.0 || t.strip.pan != 0.0;
+        .map(|t| {
             session
                 .mono_below_hz
-                .filter(|_| side && !t.strip.mute)
+                .filter(|_| !t.strip.mute)
                 .map(|f| LowMono::new(f64::from(rate), f))
         })
         .collect();

@@ -35,6 +35,8 @@ pub enum BiquadKind {
     Notch { q: f64 },
     /// Bell: `gain_db` at the centre, 0 dB far from it.
     Peaking { gain_db: f64, q: f64 },
+    /// All-pass: unity magnitude, phase −180° at the centre; `q` sets how fast it turns.
+    AllPass { q: f64 },
     /// `gain_db` below the corner, 0 dB above; `gain_db / 2` at the corner.
     LowShelf { gain_db: f64, q: f64 },
     /// 0 dB below the corner, `gain_db` above; `gain_db / 2` at the corner.
@@ -58,6 +60,7 @@ impl BiquadKind {
             | Self::HighPass { q }
             | Self::BandPass { q }
             | Self::Notch { q }
+            | Self::AllPass { q }
             | Self::Peaking { q, .. }
             | Self::LowShelf { q, .. }
             | Self::HighShelf { q, .. } => q,
@@ -154,6 +157,14 @@ impl BiquadCoefficients {
                 1.0,
                 -2.0 * cos_w0,
                 1.0,
+                1.0 + alpha,
+                -2.0 * cos_w0,
+                1.0 - alpha,
+            ),
+            BiquadKind::AllPass { .. } => (
+                1.0 - alpha,
+                -2.0 * cos_w0,
+                1.0 + alpha,
                 1.0 + alpha,
                 -2.0 * cos_w0,
                 1.0 - alpha,
@@ -382,7 +393,8 @@ mod tests {
     fn random_kind(rng: &mut Rng, which: usize, q_lo: f64, q_hi: f64) -> BiquadKind {
         let q = rng.log_uniform(q_lo, q_hi);
         let gain_db = -24.0 + 48.0 * rng.unit();
-        match which % 7 {
+        match which % 8 {
+            7 => BiquadKind::AllPass { q },
             0 => BiquadKind::LowPass { q },
             1 => BiquadKind::HighPass { q },
             2 => BiquadKind::BandPass { q },
@@ -446,7 +458,7 @@ mod tests {
         let mut worst = 0.0f64;
         let mut checked = 0;
         for &fs in &RATES {
-            for which in 0..7 {
+            for which in 0..8 {
                 let kind = random_kind(&mut rng, which, 0.3, 8.0);
                 let f0 = rng.log_uniform(40.0f64.min(0.01 * fs), 0.45 * fs);
                 let mut filter = Biquad::new(1, fs, kind, f0).unwrap();
@@ -550,7 +562,7 @@ mod tests {
     #[test]
     fn random_valid_designs_are_stable() {
         let mut rng = Rng(0x57ab1e);
-        for i in 0..700 {
+        for i in 0..800 {
             let fs = RATES[i % RATES.len()];
             let kind = random_kind(&mut rng, i, 0.05, 50.0);
             let f0 = rng.log_uniform(1.0, MAX_FREQ_RATIO * fs);

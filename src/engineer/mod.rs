@@ -12,7 +12,7 @@ pub mod words;
 use std::path::PathBuf;
 
 use crate::analysis::relation::Relation;
-use crate::analysis::spectrum::BandFrames;
+use crate::analysis::spectrum::{BandFrames, Spectrum};
 use crate::analysis::{TrackAnalysis, tempo};
 use crate::session::{FORMAT_VERSION, Master, Repair, Session, Strip, Track};
 use master::Target;
@@ -50,6 +50,9 @@ pub struct Plan {
     pub repairs: Vec<Repair>,
     /// Polarity inversion per track, from lining up tracks on the same source.
     pub inverted: Vec<bool>,
+    /// The pairs of tracks on the same source (lined up by the repairs, so they add in
+    /// phase on the bus).
+    pub relations: Vec<Relation>,
     /// Notes on the roles and repairs.
     pub warnings: Vec<String>,
 }
@@ -105,19 +108,20 @@ pub fn plan(tracks: &[TrackInput<'_>], relations: &[Relation], sample_rate: u32)
         roles,
         repairs,
         inverted: alignments.iter().map(|a| a.invert).collect(),
+        relations: relations.to_vec(),
         warnings,
     }
 }
 
 /// Takes the rest of the decisions for a song from its [`Plan`]: faders, placement, the
 /// master. `active_lufs` is each track's loudness where it plays after its repairs
-/// (the analysis figure where nothing is repaired), `repaired_frames` its short-time band
-/// levels after them (`None`: the analysis frames hold).
+/// (the analysis figure where nothing is repaired), `repaired` its spectrum after them
+/// (`None`: the analysis spectrum holds).
 pub fn decide(
     tracks: &[TrackInput<'_>],
     plan: Plan,
     active_lufs: &[Option<f64>],
-    repaired_frames: &[Option<BandFrames>],
+    repaired: &[Option<Spectrum>],
     sample_rate: u32,
     target: Target,
 ) -> Decisions {
@@ -125,6 +129,7 @@ pub fn decide(
         roles,
         repairs,
         inverted,
+        relations,
         mut warnings,
     } = plan;
     let onsets: Vec<_> = tracks.iter().map(|t| &t.analysis.onset).collect();
@@ -134,31 +139,32 @@ pub fn decide(
         .flatten()
         .and_then(|song| tempo::estimate(&song.flux, song.hop_s).ok().flatten())
         .map(|t| t.bpm);
-    // What the listener will hear of each track: its band levels after its repairs, so hum
-    // and hiss that the strip removes mask nothing in the models below.
-    let frames: Vec<&BandFrames> = tracks
+    // What the listener will hear of each track: its spectrum after its repairs, so hum and
+    // hiss that the strip removes mask nothing and weigh on no side in the models below.
+    let spectra: Vec<&Spectrum> = tracks
         .iter()
         .enumerate()
         .map(|(i, t)| {
-            repaired_frames
+            repaired
                 .get(i)
                 .and_then(Option::as_ref)
-                .unwrap_or(&t.analysis.spectrum.frames)
+                .unwrap_or(&t.analysis.spectrum)
         })
         .collect();
+    let frames: Vec<&BandFrames> = spectra.iter().map(|s| &s.frames).collect();
     let mut faders = level::set_faders(&roles, active_lufs);
     let pan_tracks: Vec<stereo::PanTrack<'_>> = tracks
         .iter()
         .zip(&roles)
-        .zip(&faders)
-        .map(|((t, &role), f)| stereo::PanTrack {
+        .zip(faders.iter().zip(&spectra))
+        .map(|((t, &role), (f, &spectrum))| stereo::PanTrack {
             role,
             channels: t.channels,
             fader_db: (!f.mute).then_some(f.db),
-            spectrum: &t.analysis.spectrum,
+            spectrum,
         })
         .collect();
-    let places = stereo::place(&pan_tracks);
+    let places = stereo::place(&pan_tracks, &relations);
     let words = words::decide(
         &tracks
             .iter()

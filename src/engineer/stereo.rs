@@ -20,6 +20,7 @@ use rayon::prelude::*;
 
 use super::roles::Role;
 use crate::analysis::masking::{AudibilityCriterion, MaskingModel};
+use crate::analysis::relation::Relation;
 use crate::analysis::spectrum::{Spectrum, THIRD_OCTAVE_BANDS, third_octave_band};
 use crate::dsp::pan;
 
@@ -145,6 +146,9 @@ struct Layout {
     bands: Vec<[f64; THIRD_OCTAVE_BANDS]>,
     masking: Vec<Vec<f64>>,
     groups: usize,
+    /// Pairs of tracks on the same source, lined up: their signals add in phase, with
+    /// this correlation (0…1), so a side carries more than the sum of their energies.
+    coherent: Vec<(usize, usize, f64)>,
 }
 
 /// The free variables: a position per free track, a mirror flag per group.
@@ -211,10 +215,11 @@ impl Layout {
 
     /// Left and right energy per band with the tracks at `pos`.
     fn sides(&self, pos: &[f64]) -> (Vec<f64>, Vec<f64>) {
-        let mut l = vec![0.0; THIRD_OCTAVE_BANDS];
-        let mut r = vec![0.0; THIRD_OCTAVE_BANDS];
-        for ((k, e), &p) in self.kinds.iter().zip(&self.bands).zip(pos) {
-            let (gl, gr) = match *k {
+        let gains: Vec<(f64, f64)> = self
+            .kinds
+            .iter()
+            .zip(pos)
+            .map(|(k, &p)| match *k {
                 Kind::Stereo { left_share, .. } => {
                     let (bl, br) = pan::balance(p);
                     (
@@ -226,10 +231,23 @@ impl Layout {
                     let (a, b) = pan::constant_power(p);
                     (a * a, b * b)
                 }
-            };
+            })
+            .collect();
+        let mut l = vec![0.0; THIRD_OCTAVE_BANDS];
+        let mut r = vec![0.0; THIRD_OCTAVE_BANDS];
+        for (&(gl, gr), e) in gains.iter().zip(&self.bands) {
             for b in 0..THIRD_OCTAVE_BANDS {
                 l[b] += gl * e[b];
                 r[b] += gr * e[b];
+            }
+        }
+        // The cross term of two correlated signals on the same side: 2ρ·√(E₁E₂).
+        for &(i, j, rho) in &self.coherent {
+            let (gi, gj) = (gains[i], gains[j]);
+            for b in 0..THIRD_OCTAVE_BANDS {
+                let e = self.bands[i][b] * self.bands[j][b];
+                l[b] += 2.0 * rho * (gi.0 * gj.0 * e).sqrt();
+                r[b] += 2.0 * rho * (gi.1 * gj.1 * e).sqrt();
             }
         }
         (l, r)
@@ -493,7 +511,9 @@ fn pair_masking(tracks: &[PanTrack<'_>], kinds: &[Kind]) -> Vec<Vec<f64>> {
 }
 
 /// Places tracks (see the module notes). Muted tracks stay in the centre and weigh nothing.
-pub fn place(tracks: &[PanTrack<'_>]) -> Vec<Placement> {
+/// `relations` are the pairs of tracks on the same source (lined up in time and polarity
+/// before they reach the bus).
+pub fn place(tracks: &[PanTrack<'_>], relations: &[Relation]) -> Vec<Placement> {
     let n = tracks.len();
     let mut kinds = vec![Kind::Centre; n];
     let mut groups: BTreeMap<Role, Vec<usize>> = BTreeMap::new();
@@ -555,6 +575,11 @@ pub fn place(tracks: &[PanTrack<'_>]) -> Vec<Placement> {
         kinds,
         bands,
         groups: group_count,
+        coherent: relations
+            .iter()
+            .filter(|r| r.a < n && r.b < n)
+            .map(|r| (r.a, r.b, r.correlation.abs().min(1.0)))
+            .collect(),
     };
     let choice = layout.solve();
     let positions = layout.positions(&choice);
@@ -743,7 +768,7 @@ mod tests {
             let spectra: Vec<Spectrum> = (0..roles.len())
                 .map(|_| spectrum(random_spectrum(&mut rng), None))
                 .collect();
-            let p = place(&tracks(&roles, &channels, &spectra));
+            let p = place(&tracks(&roles, &channels, &spectra), &[]);
             for (i, place) in p.iter().enumerate().take(4) {
                 assert_eq!(place.pan, 0.0, "track {i}");
             }
@@ -777,7 +802,7 @@ mod tests {
                     spectrum(s, None)
                 })
                 .collect();
-            let p = place(&tracks(&roles, &[1; 6], &spectra));
+            let p = place(&tracks(&roles, &[1; 6], &spectra), &[]);
             let (mean, worst) = band_balance_db(&spectra, &p);
             assert!(
                 mean < 0.75 && worst < 2.0,
@@ -798,6 +823,54 @@ mod tests {
     }
 
     #[test]
+    fn a_pair_on_the_same_source_is_balanced_as_it_sums() {
+        // A piano's close mic and its room mic (correlated 0.8, lined up) and two other
+        // parts: the two mics add in phase on whichever side they share, so the layout must
+        // balance the coherent sum, not the sum of their energies.
+        let mut rng = Rng(0xc0e7);
+        let roles = [Role::Keys, Role::Room, Role::Guitar, Role::Brass];
+        for _ in 0..4 {
+            let piano = random_spectrum(&mut rng);
+            let spectra: Vec<Spectrum> = [
+                piano,
+                std::array::from_fn(|b| piano[b] - 3.0 + rng.uniform()),
+                random_spectrum(&mut rng),
+                random_spectrum(&mut rng),
+            ]
+            .into_iter()
+            .map(|s| spectrum(s, None))
+            .collect();
+            let rho = 0.8;
+            let related = [Relation {
+                a: 0,
+                b: 1,
+                correlation: rho,
+                coherence: rho,
+                polarity_inverted: false,
+                lag_samples: 0,
+                lag_ms: 0.0,
+            }];
+            let p = place(&tracks(&roles, &[1; 4], &spectra), &related);
+            let (mut l, mut r) = (0.0, 0.0);
+            for b in first_image_band()..THIRD_OCTAVE_BANDS {
+                let e: Vec<f64> = spectra
+                    .iter()
+                    .map(|s| 10f64.powf(s.third_octave_db[b] / 10.0))
+                    .collect();
+                let g: Vec<(f64, f64)> = p.iter().map(|x| pan::constant_power(x.pan)).collect();
+                for k in 0..4 {
+                    l += (g[k].0 * g[k].0) * e[k];
+                    r += (g[k].1 * g[k].1) * e[k];
+                }
+                l += 2.0 * rho * g[0].0 * g[1].0 * (e[0] * e[1]).sqrt();
+                r += 2.0 * rho * g[0].1 * g[1].1 * (e[0] * e[1]).sqrt();
+            }
+            let bal = balance_db(l, r);
+            assert!(bal.abs() < 0.5, "left over right {bal:.2} dB: {p:?}");
+        }
+    }
+
+    #[test]
     fn tracks_that_mask_each_other_sit_apart() {
         // Two parts in the same band, a third elsewhere, a lead in the middle.
         let band = |c: f64| -> [f64; THIRD_OCTAVE_BANDS] {
@@ -810,7 +883,7 @@ mod tests {
             spectrum(band(20.0), None),
         ];
         let roles = [Role::Keys, Role::Synth, Role::Percussion, Role::LeadVocal];
-        let p = place(&tracks(&roles, &[1; 4], &spectra));
+        let p = place(&tracks(&roles, &[1; 4], &spectra), &[]);
         assert!(p[0].pan * p[1].pan < 0.0, "opposite sides: {p:?}");
         assert!((p[0].pan - p[1].pan).abs() >= 0.6, "{p:?}");
         assert_eq!(p[3].pan, 0.0);
@@ -830,7 +903,7 @@ mod tests {
             Role::BackingVocal,
             Role::Keys,
         ];
-        let p = place(&tracks(&roles, &[1; 6], &spectra));
+        let p = place(&tracks(&roles, &[1; 6], &spectra), &[]);
         // Double-tracked guitars wide and symmetric; backing vocals evenly around the
         // centre, in order or mirrored as a whole.
         assert!(
@@ -863,7 +936,7 @@ mod tests {
         ];
         let roles = [Role::Keys, Role::Guitar, Role::Synth, Role::LeadVocal];
         let channels = [2, 1, 1, 1];
-        let p = place(&tracks(&roles, &channels, &spectra));
+        let p = place(&tracks(&roles, &channels, &spectra), &[]);
         // Broadband left/right of the placement (the piano's lean at its width, then its
         // balance control; the mono parts by the constant-power law).
         let side_energy = |places: &[Placement]| -> f64 {
@@ -932,7 +1005,7 @@ mod tests {
         ];
         let channels = [2, 1, 1, 1, 1, 1];
         let t = tracks(&roles, &channels, &spectra);
-        let p = place(&t);
+        let p = place(&t, &[]);
         assert!(p[0].width < role_width(Role::Synth), "narrowed: {p:?}");
         // What the narrowing takes from the synth's loudness is given back.
         let w = p[0].width;
