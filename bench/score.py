@@ -32,8 +32,10 @@ Metrics (the keys of ``score_mix``'s result; dB and LU unless named otherwise):
 * **repair** (``score_repair``, damaged stems only): noise floor and hum reduction (the
   stem's level where the clean stem is silent, relative to its level where it plays,
   input vs contribution); clipped samples left (samples on flat tops) against the truth;
-  polarity of the inverted stem (correlation sign against its clean stem); the delay
-  left on the delayed stem (cross-correlation peak).
+  polarity of the inverted stem and the delay left on the delayed stem, both relative to
+  the other stem of the planted pair (cross-correlation peak of the two contributions,
+  against the same for the two clean stems): how the pair adds up on the bus, whatever
+  phase the console gives every strip alike.
 
 Audibility model (frames 2048 samples, hop 1024 at 44.1 kHz: 46 ms, short enough that a
 snare hit stands alone in its frame):
@@ -597,13 +599,21 @@ def score_repair(song: dict, contribs: dict[str, np.ndarray], frames: int) -> di
             hum[name] = _hum_db(inp, gap, play, mains) - _hum_db(out, gap, play, mains)
         if t["clip"]:
             clip[name] = {"truth": int(t["clip"]["clipped_samples"]), "left": _flat_top_samples(out)}
+    # The pair against itself: each planted stem's contribution against its partner's,
+    # beside the same for the clean stems. What the repair must restore is how the two add
+    # up on the bus; measured against the clean stem alone, a phase turn the console gives
+    # every strip alike (the low-end mono's all-pass) would read as delay or polarity.
     pair = dmg["pair"]
-    inv = stem_name(pair["inverted"])
-    dl = stem_name(pair["delayed"])
-    clean_inv = stereo(read_at(d / "stems" / pair["inverted"], frames))
-    clean_dl = stereo(read_at(d / "stems" / pair["delayed"], frames))
-    _, sign = _lag_ms(contribs[inv], clean_inv)
-    lag, _ = _lag_ms(contribs[dl], clean_dl)
+    clean_of = {f: stereo(read_at(d / "stems" / f, frames)) for f in (pair["primary"], pair["secondary"])}
+
+    def relative(planted: str):
+        partner = pair["secondary"] if planted == pair["primary"] else pair["primary"]
+        mixed = _lag_ms(contribs[stem_name(planted)], contribs[stem_name(partner)])
+        clean = _lag_ms(clean_of[planted], clean_of[partner])
+        return mixed[0] - clean[0], mixed[1] * clean[1]
+
+    _, sign = relative(pair["inverted"])
+    lag, _ = relative(pair["delayed"])
     left = sum(v["left"] for v in clip.values())
     truth = sum(v["truth"] for v in clip.values())
     return {
