@@ -34,8 +34,8 @@ Metrics (the keys of ``score_mix``'s result; dB and LU unless named otherwise):
   input vs contribution); declipping: SNR gain in the clipped regions (``declip_snr_gain_db``:
   ``mixwright repair``'s automatic path run on the loudest 6 s of the clipped damaged stem,
   SNR against the clean stem put through the same damage chain without the clip, over the
-  damaged stem's clipped samples, minus the damaged stem's own SNR there; measured only
-  when the scorer is given the binary);
+  damaged stem's clipped samples, minus the damaged stem's own SNR there; 0 dB for a
+  method that does not repair, as the baselines);
   polarity of the inverted stem (correlation sign against its clean stem); the delay
   left on the delayed stem (cross-correlation peak).
 
@@ -597,12 +597,13 @@ def loudest(x: np.ndarray, rate: int, seconds: float) -> int:
     return max(starts, key=lambda s0: c[min(s0 + n, len(e))] - c[s0])
 
 
-def declip_snr_gain(d: Path, clean_name: str, t: dict, binary: str) -> dict:
+def declip_snr_gain(d: Path, clean_name: str, t: dict, binary: str | None) -> dict:
     """``binary repair`` (the automatic path: what the analysis finds) on the loudest
     excerpt of a clipped damaged stem; SNR in the clipped regions against the truth (the
     clean stem through the damage chain before the noise and the clip: delay, polarity,
     tilt, gain), after and before. Hum or hiss planted on the same stem count as error on
-    both sides."""
+    both sides. Without a binary the stem is taken as delivered (a gain of 0 dB: what the
+    baselines do)."""
     x, rate = audio.read_audio(d / "damaged" / t["file"])
     x = audio.as_2d(x)
     ref, r = audio.read_audio(d / "stems" / clean_name)
@@ -626,6 +627,10 @@ def declip_snr_gain(d: Path, clean_name: str, t: dict, binary: str) -> dict:
     mask = np.abs(x) >= 1.0 - 1e-4
     if not mask.any():
         return {"clipped": 0, "snr_before_db": None, "snr_after_db": None, "gain_db": None}
+    if binary is None:
+        before, _ = clip_snr(ref, x, mask)
+        return {"clipped": int(mask.sum()), "snr_before_db": before, "snr_after_db": before,
+                "gain_db": 0.0, "lag": 0}
     with tempfile.TemporaryDirectory(prefix="score-declip.") as tmp:
         src, out = Path(tmp) / t["file"], Path(tmp) / ("repaired-" + t["file"])
         src = src.with_suffix(".wav")
@@ -658,7 +663,8 @@ def score_repair(song: dict, contribs: dict[str, np.ndarray], frames: int,
                  binary: str | None = None) -> dict:
     """Repair metrics from damage.json's truth: the damaged input and the clean stem
     against the stem's contribution to the mix; the declipping gain from ``binary``'s
-    ``repair`` on the clipped stem (None without a binary: the baselines repair nothing)."""
+    ``repair`` on the clipped stem (without a binary, the stem as delivered: the baselines
+    repair nothing, a gain of 0 dB)."""
     dmg = song["damage"]
     d = song["dir"]
     noise, hum, clip = {}, {}, {}
@@ -676,7 +682,7 @@ def score_repair(song: dict, contribs: dict[str, np.ndarray], frames: int,
         if t["hum"] and enough:
             mains = t["hum"]["mains_hz"]
             hum[name] = _hum_db(inp, gap, play, mains) - _hum_db(out, gap, play, mains)
-        if t["clip"] and binary:
+        if t["clip"]:
             clip[name] = declip_snr_gain(d, clean_name, t, binary)
     pair = dmg["pair"]
     inv = stem_name(pair["inverted"])
@@ -732,7 +738,8 @@ def main(argv=None) -> int:
     p.add_argument("--target", type=float, default=-14.0, help="target loudness, LUFS")
     p.add_argument("--asr", action="store_true", help="also count words pocketsphinx recognises")
     p.add_argument("--bin", default=None,
-                   help="mixwright binary: scores its automatic declipping of the clipped stem")
+                   help="mixwright binary: scores its automatic declipping of the clipped stem "
+                        "(without it the stem is scored as delivered, 0 dB)")
     a = p.parse_args(argv)
     print(json.dumps(score_files(a.song, a.mix, a.stems_out, a.kind, a.target, a.asr, a.bin), indent=2))
     return 0
