@@ -127,7 +127,7 @@ def bench_song(args) -> dict:
         contribs = score.scale_to_mix(mix, score.read_contributions(od / "stems-out", frames))
         m[key] = score.score_mix(song, mix, contribs, TARGET_LUFS, CEILING_DBTP, asr=asr)
         if kind == "damaged":
-            m[key]["repair"] = score.score_repair(song, contribs, frames)
+            m[key]["repair"] = score.score_repair(song, contribs, frames, binary)
         m[key]["mixwright_seconds"] = summary["_seconds"]
         m[key]["mixwright_reported_lufs"] = summary.get("master", {}).get("integrated_lufs")
 
@@ -200,7 +200,7 @@ HEADLINE = [
     ("mono_loss", "stereo: mono fold-down loss", "spectrum.mono_loss_lu", None, "lower", "LU", 0.2),
     ("noise_red", "repair: noise floor reduction", "repair.noise_reduction_db", None, "higher", "dB", 0.5),
     ("hum_red", "repair: hum reduction", "repair.hum_reduction_db", None, "higher", "dB", 0.5),
-    ("clip_left", "repair: clipped samples left / damaged", "repair.clipped_left_share", None, "lower", "share", 0.01),
+    ("declip_gain", "repair: SNR gain in clipped regions", "repair.declip_snr_gain_db", None, "higher", "dB", 0.5),
     ("polarity", "repair: inverted stem's polarity fixed", "repair.polarity_found", float, "higher", "share", 0.01),
     ("delay_left", "repair: |delay left| on the delayed stem", "repair.delay_left_ms", abs, "lower", "ms", 0.05),
 ]

@@ -34,44 +34,9 @@ import soundfile as sf
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from repair_check import CORPUS, audio, db, read, run_ffmpeg, run_ours  # noqa: E402
-
-#: Longest lag searched when lining an output up with the original, samples.
-MAX_LAG = 4096
-
-
-def lag_of(ref: np.ndarray, y: np.ndarray, off: np.ndarray) -> int:
-    """Integer lag of y behind ref (cross-correlation over the unclipped samples)."""
-    r = np.where(off, ref, 0.0).mean(axis=1)
-    m = y.mean(axis=1)
-    n = 1 << int(np.ceil(np.log2(len(r) + len(m))))
-    c = np.fft.irfft(np.fft.rfft(m, n) * np.conj(np.fft.rfft(r, n)), n)
-    c = np.concatenate([c[-MAX_LAG:], c[: MAX_LAG + 1]])
-    return int(np.argmax(c)) - MAX_LAG
-
-
-def clip_snr(ref: np.ndarray, y: np.ndarray, mask: np.ndarray) -> tuple[float, int]:
-    """SNR (dB) of y against ref over mask once lined up and level-matched off the mask,
-    and the lag removed."""
-    off = ~mask
-    lag = lag_of(ref, y, off)
-    y = np.roll(y, -lag, axis=0)
-    if lag > 0:
-        y[-lag:] = 0.0
-    elif lag < 0:
-        y[:-lag] = 0.0
-    g = np.sum(ref[off] * y[off]) / max(np.sum(y[off] ** 2), 1e-30)
-    e = np.sum((ref[mask] - g * y[mask]) ** 2)
-    return db(np.sum(ref[mask] ** 2) / max(e, 1e-30)), lag
-
-
-def loudest(x: np.ndarray, rate: int, seconds: float) -> int:
-    """Start (samples, whole seconds) of the excerpt of `seconds` holding the most energy."""
-    e = np.sum(x ** 2, axis=1)
-    n, step = int(seconds * rate), rate
-    starts = range(0, max(len(x) - n, 0) + 1, step)
-    c = np.concatenate([[0.0], np.cumsum(e)])
-    return max(starts, key=lambda s: c[min(s + n, len(x))] - c[s])
+# score before repair_check: repair_check puts main's bench folder first on the path.
+from score import clip_snr, loudest  # noqa: E402
+from repair_check import CORPUS, audio, read, run_ffmpeg, run_ours  # noqa: E402
 
 
 def longest_run_ms(mask: np.ndarray, rate: int) -> float:

@@ -31,7 +31,11 @@ Metrics (the keys of ``score_mix``'s result; dB and LU unless named otherwise):
   both sides).
 * **repair** (``score_repair``, damaged stems only): noise floor and hum reduction (the
   stem's level where the clean stem is silent, relative to its level where it plays,
-  input vs contribution); clipped samples left (samples on flat tops) against the truth;
+  input vs contribution); declipping: SNR gain in the clipped regions (``declip_snr_gain_db``:
+  ``mixwright repair``'s automatic path run on the loudest 6 s of the clipped damaged stem,
+  SNR against the clean stem put through the same damage chain without the clip, over the
+  damaged stem's clipped samples, minus the damaged stem's own SNR there; 0 dB for a
+  method that does not repair, as the baselines);
   polarity of the inverted stem and the delay left on the delayed stem, both relative to
   the other stem of the planted pair (cross-correlation peak of the two contributions,
   against the same for the two clean stems): how the pair adds up on the bus, whatever
@@ -71,7 +75,9 @@ import argparse
 import json
 import math
 import re
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +88,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import audio  # noqa: E402
+import damage  # noqa: E402
 
 RATE = audio.RATE
 
@@ -550,18 +557,95 @@ def _hum_db(x: np.ndarray, gap: np.ndarray, play: np.ndarray, mains: float) -> f
     return float(db(hum_power) - db(np.mean(pl ** 2)))
 
 
-def _flat_top_samples(x: np.ndarray) -> int:
-    """Samples on flat tops: equal to the previous sample (within 1e-6 of the peak) and
-    above half the peak — what a hard clip leaves and gain or a fade does not remove."""
-    n = 0
-    for c in range(audio.as_2d(x).shape[1]):
-        v = audio.as_2d(x)[:, c]
-        pk = float(np.max(np.abs(v)))
-        if pk <= 0:
-            continue
-        flat = (np.abs(np.diff(v)) <= 1e-6 * pk) & (np.abs(v[1:]) >= 0.5 * pk)
-        n = max(n, int(np.sum(flat)))
-    return n
+#: Longest lag searched when lining a repaired excerpt up with its truth, samples.
+MAX_CLIP_LAG = 4096
+#: Length of the excerpt the declipping score repairs, seconds (the whole stem would take
+#: minutes: the declipper solves every clipped frame).
+DECLIP_EXCERPT_S = 6.0
+
+
+def clip_lag(ref: np.ndarray, y: np.ndarray, off: np.ndarray) -> int:
+    """Integer lag of ``y`` behind ``ref`` (cross-correlation over the samples in ``off``,
+    the unclipped ones), within ±``MAX_CLIP_LAG``."""
+    r = np.where(off, ref, 0.0).mean(axis=1)
+    m = y.mean(axis=1)
+    n = sfft.next_fast_len(len(r) + len(m), real=True)
+    c = sfft.irfft(sfft.rfft(m, n) * np.conj(sfft.rfft(r, n)), n)
+    c = np.concatenate([c[-MAX_CLIP_LAG:], c[: MAX_CLIP_LAG + 1]])
+    return int(np.argmax(c)) - MAX_CLIP_LAG
+
+
+def clip_snr(ref: np.ndarray, y: np.ndarray, mask: np.ndarray) -> tuple[float, int]:
+    """SNR (dB) of ``y`` against ``ref`` over ``mask`` (the clipped samples), once lined up
+    and level-matched (least squares) off the mask; and the lag removed."""
+    off = ~mask
+    lag = clip_lag(ref, y, off)
+    y = np.roll(y, -lag, axis=0)
+    if lag > 0:
+        y[-lag:] = 0.0
+    elif lag < 0:
+        y[:-lag] = 0.0
+    g = np.sum(ref[off] * y[off]) / max(np.sum(y[off] ** 2), 1e-30)
+    e = np.sum((ref[mask] - g * y[mask]) ** 2)
+    return float(db(np.sum(ref[mask] ** 2) / max(e, 1e-30))), lag
+
+
+def loudest(x: np.ndarray, rate: int, seconds: float) -> int:
+    """Start (samples, whole seconds) of the excerpt of ``seconds`` holding the most energy."""
+    e = np.sum(audio.as_2d(x) ** 2, axis=1)
+    n, step = int(seconds * rate), rate
+    starts = range(0, max(len(e) - n, 0) + 1, step)
+    c = np.concatenate([[0.0], np.cumsum(e)])
+    return max(starts, key=lambda s0: c[min(s0 + n, len(e))] - c[s0])
+
+
+def declip_snr_gain(d: Path, clean_name: str, t: dict, binary: str | None) -> dict:
+    """``binary repair`` (the automatic path: what the analysis finds) on the loudest
+    excerpt of a clipped damaged stem; SNR in the clipped regions against the truth (the
+    clean stem through the damage chain before the noise and the clip: delay, polarity,
+    tilt, gain), after and before. Hum or hiss planted on the same stem count as error on
+    both sides. Without a binary the stem is taken as delivered (a gain of 0 dB: what the
+    baselines do)."""
+    x, rate = audio.read_audio(d / "damaged" / t["file"])
+    x = audio.as_2d(x)
+    ref, r = audio.read_audio(d / "stems" / clean_name)
+    ref = audio.as_2d(ref)
+    if r != rate:
+        ref = audio.resample(ref, r, rate)
+    if t["delay_ms"]:
+        ref = audio.fractional_delay(ref, t["delay_ms"] / 1000.0, rate)
+    if t["polarity_inverted"]:
+        ref = -ref
+    if t["tilt"]:
+        ref = damage.tilt(ref, t["tilt"]["db_per_octave"], t["tilt"]["pivot_hz"], t["tilt"]["limit_db"])
+    ref = ref * audio.db_to_gain(t["gain_db"])
+    if ref.shape[1] != x.shape[1]:
+        ref = np.repeat(ref, x.shape[1], axis=1) if ref.shape[1] == 1 else ref.mean(axis=1, keepdims=True)
+    n = min(len(x), len(ref))
+    s0 = loudest(x[:n], rate, DECLIP_EXCERPT_S)
+    s1 = min(s0 + int(DECLIP_EXCERPT_S * rate), n)
+    x, ref = x[s0:s1], ref[s0:s1]
+    # The clipped samples: at the rail (full scale) in the damaged stem.
+    mask = np.abs(x) >= 1.0 - 1e-4
+    if not mask.any():
+        return {"clipped": 0, "snr_before_db": None, "snr_after_db": None, "gain_db": None}
+    if binary is None:
+        before, _ = clip_snr(ref, x, mask)
+        return {"clipped": int(mask.sum()), "snr_before_db": before, "snr_after_db": before,
+                "gain_db": 0.0, "lag": 0}
+    with tempfile.TemporaryDirectory(prefix="score-declip.") as tmp:
+        src, out = Path(tmp) / t["file"], Path(tmp) / ("repaired-" + t["file"])
+        src = src.with_suffix(".wav")
+        out = out.with_suffix(".wav")
+        audio.write_audio(src, x, rate, "FLOAT")
+        subprocess.run([binary, "repair", "-q", str(src), "-o", str(out)], check=True,
+                       capture_output=True)
+        y, _ = audio.read_audio(out)
+    y = fit_length(y, len(x))
+    before, _ = clip_snr(ref, x, mask)
+    after, lag = clip_snr(ref, y, mask)
+    return {"clipped": int(mask.sum()), "snr_before_db": before, "snr_after_db": after,
+            "gain_db": after - before, "lag": lag}
 
 
 def _lag_ms(x: np.ndarray, ref: np.ndarray, max_ms: float = 20.0):
@@ -577,9 +661,12 @@ def _lag_ms(x: np.ndarray, ref: np.ndarray, max_ms: float = 20.0):
     return lags[i] * 1000.0 / RATE, float(np.sign(vals[i]))
 
 
-def score_repair(song: dict, contribs: dict[str, np.ndarray], frames: int) -> dict:
+def score_repair(song: dict, contribs: dict[str, np.ndarray], frames: int,
+                 binary: str | None = None) -> dict:
     """Repair metrics from damage.json's truth: the damaged input and the clean stem
-    against the stem's contribution to the mix."""
+    against the stem's contribution to the mix; the declipping gain from ``binary``'s
+    ``repair`` on the clipped stem (without a binary, the stem as delivered: the baselines
+    repair nothing, a gain of 0 dB)."""
     dmg = song["damage"]
     d = song["dir"]
     noise, hum, clip = {}, {}, {}
@@ -598,7 +685,7 @@ def score_repair(song: dict, contribs: dict[str, np.ndarray], frames: int) -> di
             mains = t["hum"]["mains_hz"]
             hum[name] = _hum_db(inp, gap, play, mains) - _hum_db(out, gap, play, mains)
         if t["clip"]:
-            clip[name] = {"truth": int(t["clip"]["clipped_samples"]), "left": _flat_top_samples(out)}
+            clip[name] = declip_snr_gain(d, clean_name, t, binary)
     # The pair against itself: each planted stem's contribution against its partner's,
     # beside the same for the clean stems. What the repair must restore is how the two add
     # up on the bus; measured against the clean stem alone, a phase turn the console gives
@@ -614,13 +701,11 @@ def score_repair(song: dict, contribs: dict[str, np.ndarray], frames: int) -> di
 
     _, sign = relative(pair["inverted"])
     lag, _ = relative(pair["delayed"])
-    left = sum(v["left"] for v in clip.values())
-    truth = sum(v["truth"] for v in clip.values())
+    gains = [v["gain_db"] for v in clip.values() if v["gain_db"] is not None]
     return {
         "noise_reduction_db": float(np.mean(list(noise.values()))) if noise else None,
         "hum_reduction_db": float(np.mean(list(hum.values()))) if hum else None,
-        "clipped_left": left,
-        "clipped_left_share": left / truth if truth else None,
+        "declip_snr_gain_db": float(np.mean(gains)) if gains else None,
         "polarity_found": bool(sign > 0),
         "delay_truth_ms": pair["delay_ms"],
         "delay_left_ms": float(lag),
@@ -641,7 +726,7 @@ def scale_to_mix(mix: np.ndarray, contribs: dict[str, np.ndarray]) -> dict[str, 
 
 
 def score_files(song_dir: Path, mix_path: Path, stems_out: Path, kind: str = "damaged",
-                target_lufs: float = -14.0, asr: bool = False) -> dict:
+                target_lufs: float = -14.0, asr: bool = False, binary: str | None = None) -> dict:
     """Score a mix file and its ``--stems-out`` folder."""
     song = load_song(song_dir)
     frames = song["ref"]["frames"]
@@ -649,7 +734,7 @@ def score_files(song_dir: Path, mix_path: Path, stems_out: Path, kind: str = "da
     contribs = scale_to_mix(mix, read_contributions(stems_out, frames))
     res = score_mix(song, mix, contribs, target_lufs, asr=asr)
     if kind == "damaged" and song["damage"]:
-        res["repair"] = score_repair(song, contribs, frames)
+        res["repair"] = score_repair(song, contribs, frames, binary)
     return res
 
 
@@ -662,8 +747,11 @@ def main(argv=None) -> int:
                    help="which stems were mixed (repair is scored for damaged)")
     p.add_argument("--target", type=float, default=-14.0, help="target loudness, LUFS")
     p.add_argument("--asr", action="store_true", help="also count words pocketsphinx recognises")
+    p.add_argument("--bin", default=None,
+                   help="mixwright binary: scores its automatic declipping of the clipped stem "
+                        "(without it the stem is scored as delivered, 0 dB)")
     a = p.parse_args(argv)
-    print(json.dumps(score_files(a.song, a.mix, a.stems_out, a.kind, a.target, a.asr), indent=2))
+    print(json.dumps(score_files(a.song, a.mix, a.stems_out, a.kind, a.target, a.asr, a.bin), indent=2))
     return 0
 
 
