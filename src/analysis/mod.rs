@@ -8,6 +8,7 @@ pub mod problems;
 pub mod relation;
 pub mod role;
 mod role_model;
+pub mod select;
 pub mod sii;
 pub mod spectrum;
 pub mod tempo;
@@ -76,7 +77,7 @@ pub fn analyze_track(spool: &Spool, rate: u32) -> std::io::Result<TrackAnalysis>
         activity: activity::activity(&loudness.momentary_lufs.to_options()?, duration_s),
         loudness,
         spectrum: spectrum.finish()?,
-        problems: problems.finish(),
+        problems: problems.finish()?,
         tempo: tempo::estimate(&onset.flux, onset.hop_s)?,
         onset,
         role_guess: None,
