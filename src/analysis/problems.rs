@@ -43,6 +43,7 @@
 use realfft::RealFftPlanner;
 use serde::{Deserialize, Serialize};
 
+use std::convert::Infallible;
 use std::io;
 
 use super::activity::{Segment, tidy};
@@ -758,7 +759,16 @@ impl LineMeter {
             .iter()
             .map(|&p| 10.0 * p.max(1e-30).log10())
             .collect();
-        let threshold = active_threshold(levels.iter().copied(), NOISE_MIN_DBFS)?;
+        let threshold = match active_threshold::<Infallible>(
+            |f| {
+                levels.iter().for_each(|&v| f(v));
+                Ok(())
+            },
+            NOISE_MIN_DBFS,
+        ) {
+            Ok(t) => t?,
+            Err(e) => match e {},
+        };
         let active: Vec<f64> = self
             .total
             .iter()
