@@ -1,6 +1,6 @@
 //! Where a track plays, and where it is silent or holds only noise or bleed.
 //!
-//! The rule is the one loudness uses ([`active_hops`]): a 100 ms hop of the momentary
+//! The rule is the one loudness uses ([`ActiveHops`]): a 100 ms hop of the momentary
 //! (400 ms) loudness curve is active when it is above the absolute gate (−70 LUFS) and
 //! within 20 dB of the track's loudest 5 %. Hiss, hum or bleed 20 dB under the track's own
 //! playing level therefore count as not playing. The hops are then made into segments:
@@ -13,7 +13,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::loudness::{CURVE_STEP_S, active_hops};
+use std::io;
+
+use super::loudness::{ActiveHops, CURVE_STEP_S};
+use crate::io::spool::CurveValues;
 
 /// Gaps shorter than this (seconds) between active stretches are bridged.
 pub const MERGE_GAP_S: f64 = 0.5;
@@ -49,37 +52,49 @@ pub struct Activity {
 pub fn tidy(segments: impl IntoIterator<Item = Segment>, gap: f64, min: f64) -> Vec<Segment> {
     let mut out: Vec<Segment> = Vec::new();
     for s in segments {
-        match out.last_mut() {
-            Some(last) if s.start_s - last.end_s < gap => last.end_s = last.end_s.max(s.end_s),
-            _ => out.push(s),
-        }
+        merge(&mut out, s, gap);
     }
     out.retain(|s| s.duration_s() >= min);
     out
 }
 
+/// Appends `s` (starting at or after the last one) to `out`, into the last segment when it
+/// starts less than `gap` seconds after that one's end.
+fn merge(out: &mut Vec<Segment>, s: Segment, gap: f64) {
+    match out.last_mut() {
+        Some(last) if s.start_s - last.end_s < gap => last.end_s = last.end_s.max(s.end_s),
+        _ => out.push(s),
+    }
+}
+
 /// The activity of a track from its momentary loudness curve (one value every
-/// [`CURVE_STEP_S`]) and its length in seconds.
-pub fn activity(momentary: &[Option<f32>], duration_s: f64) -> Activity {
-    let hops = active_hops(momentary);
-    let spans = hops.iter().enumerate().filter(|(_, a)| **a).map(|(i, _)| {
-        let end = (i + 1) as f64 * CURVE_STEP_S;
-        Segment {
-            start_s: (end - 2.5 * CURVE_STEP_S).max(0.0),
-            end_s: (end - 1.5 * CURVE_STEP_S).clamp(0.0, duration_s.max(0.0)),
-        }
-    });
+/// [`CURVE_STEP_S`], read in passes) and its length in seconds.
+pub fn activity(momentary: &(impl CurveValues + ?Sized), duration_s: f64) -> io::Result<Activity> {
+    let active = ActiveHops::of(momentary)?;
     // Join adjacent hops first (they touch exactly), then bridge and drop.
-    let playing = tidy(spans, MERGE_GAP_S, MIN_SEGMENT_S);
+    let mut playing = Vec::new();
+    let mut i = 0usize;
+    momentary.each(&mut |v| {
+        if active.contains(v) {
+            let end = (i + 1) as f64 * CURVE_STEP_S;
+            let span = Segment {
+                start_s: (end - 2.5 * CURVE_STEP_S).max(0.0),
+                end_s: (end - 1.5 * CURVE_STEP_S).clamp(0.0, duration_s.max(0.0)),
+            };
+            merge(&mut playing, span, MERGE_GAP_S);
+        }
+        i += 1;
+    })?;
+    playing.retain(|s| s.duration_s() >= MIN_SEGMENT_S);
     let total: f64 = playing.iter().map(Segment::duration_s).sum();
-    Activity {
+    Ok(Activity {
         fraction: if duration_s > 0.0 {
             (total / duration_s).clamp(0.0, 1.0)
         } else {
             0.0
         },
         playing,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -106,7 +121,7 @@ mod tests {
             (4.0, -22.0),
             (1.0, -300.0),
         ]);
-        let a = activity(&m, 15.0);
+        let a = activity(&m[..], 15.0).unwrap();
         assert_eq!(a.playing.len(), 2, "{a:?}");
         let s = a.playing[0];
         assert!(
@@ -126,15 +141,15 @@ mod tests {
         let mut m = curve(&[(3.0, -20.0), (0.3, -60.0), (3.0, -20.0), (5.0, -60.0)]);
         // One stray hop over the threshold in the hiss.
         m[100] = Some(-20.0);
-        let a = activity(&m, 11.3);
+        let a = activity(&m[..], 11.3).unwrap();
         assert_eq!(a.playing.len(), 1, "{a:?}");
         assert!((a.playing[0].duration_s() - 6.3).abs() < 0.15);
     }
 
     #[test]
     fn empty_and_silent_are_defined() {
-        assert_eq!(activity(&[], 0.0), Activity::default());
-        let a = activity(&curve(&[(3.0, -300.0)]), 3.0);
+        assert_eq!(activity(&[][..], 0.0).unwrap(), Activity::default());
+        let a = activity(&curve(&[(3.0, -300.0)])[..], 3.0).unwrap();
         assert!(a.playing.is_empty());
         assert_eq!(a.fraction, 0.0);
     }

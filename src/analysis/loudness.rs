@@ -3,8 +3,11 @@
 use ebur128::Mode;
 
 pub use crate::dsp::meter::CURVE_STEP_S;
-use crate::dsp::meter::{ABSOLUTE_GATE_LUFS, CurveMeter, finite};
-use crate::io::spool::{Curve, CurveWriter};
+use std::io;
+
+use super::select::select;
+use crate::dsp::meter::{ABSOLUTE_GATE_LUFS, CurveMeter, finite, loudness_range};
+use crate::io::spool::{Curve, CurveValues};
 use serde::{Deserialize, Serialize};
 
 /// A hop is "active" when its momentary loudness is within this many dB of the track's
@@ -59,10 +62,11 @@ impl LoudnessMeter {
         self.curves.push(block);
     }
 
-    /// The figures for everything pushed. The curves, held in memory while the meter runs
-    /// (8 bytes per 100 ms), are parked on disk; fails when the temporary folder does.
-    pub fn finish(self) -> std::io::Result<Loudness> {
-        let meter = self.curves.meter();
+    /// The figures for everything pushed. The curves are on disk as they are measured and
+    /// read back in passes for the figures; fails when the temporary folder does.
+    pub fn finish(self) -> io::Result<Loudness> {
+        let curves = self.curves.finish()?;
+        let meter = &curves.meter;
         let peak = |f: &dyn Fn(u32) -> Result<f64, ebur128::Error>| {
             (0..self.channels as u32)
                 .filter_map(|c| f(c).ok())
@@ -74,21 +78,16 @@ impl LoudnessMeter {
             .contains(Mode::TRUE_PEAK)
             .then(|| db(peak(&|c| meter.true_peak(c))))
             .flatten();
-        let (active_lufs, active_fraction) = active_loudness(&self.curves.momentary);
-        let spill = |values: &[Option<f32>]| {
-            let mut w = CurveWriter::new();
-            values.iter().for_each(|&v| w.push_opt(v));
-            w.finish()
-        };
+        let (active_lufs, active_fraction) = active_loudness(&curves.momentary)?;
         Ok(Loudness {
             integrated_lufs: finite(meter.loudness_global()),
-            lra_lu: self.curves.loudness_range(),
+            lra_lu: loudness_range(&curves.short_term)?,
             true_peak_dbtp: true_peak,
             sample_peak_dbfs: db(peak(&|c| meter.sample_peak(c))),
             active_lufs,
             active_fraction,
-            short_term_lufs: spill(&self.curves.short_term)?,
-            momentary_lufs: spill(&self.curves.momentary)?,
+            short_term_lufs: curves.short_term,
+            momentary_lufs: curves.momentary,
         })
     }
 }
@@ -96,48 +95,80 @@ impl LoudnessMeter {
 /// The activity threshold of a set of levels in dB (momentary loudness, or frame levels):
 /// [`ACTIVE_RANGE_DB`] under the loudest 5 % of the levels above `gate`. `None` when no
 /// level passes the gate. A level is active when it is above `gate` and at or above this.
-pub fn active_threshold(levels: impl Iterator<Item = f64>, gate: f64) -> Option<f64> {
-    let mut levels: Vec<f64> = levels.filter(|&v| v > gate).collect();
-    if levels.is_empty() {
-        return None;
+/// `levels` hands every level to its argument, and is called once per pass (a count, then
+/// the eight of an exact [`select`]), so the levels may stay on disk.
+pub fn active_threshold<E>(
+    mut levels: impl FnMut(&mut dyn FnMut(f64)) -> Result<(), E>,
+    gate: f64,
+) -> Result<Option<f64>, E> {
+    let mut n = 0u64;
+    levels(&mut |v| n += u64::from(v > gate))?;
+    if n == 0 {
+        return Ok(None);
     }
-    levels.sort_by(f64::total_cmp);
-    let loud = levels[((levels.len() - 1) as f64 * 0.95).round() as usize];
-    Some(loud - ACTIVE_RANGE_DB)
+    let rank = ((n - 1) as f64 * 0.95).round() as u64;
+    let loud = select(vec![rank], |feed| {
+        levels(&mut |v| {
+            if v > gate {
+                feed(0, v)
+            }
+        })
+    })?[0];
+    Ok(Some(loud - ACTIVE_RANGE_DB))
 }
 
 /// Which hops of a momentary-loudness curve are active: above the absolute gate and
-/// within [`ACTIVE_RANGE_DB`] of the loudest 5 % ([`active_threshold`]).
-pub fn active_hops(momentary: &[Option<f32>]) -> Vec<bool> {
-    let threshold = active_threshold(
-        momentary.iter().flatten().map(|&v| v as f64),
-        ABSOLUTE_GATE_LUFS,
-    );
-    momentary
-        .iter()
-        .map(|v| match (v, threshold) {
-            (Some(v), Some(t)) => *v as f64 > ABSOLUTE_GATE_LUFS && *v as f64 >= t,
-            _ => false,
-        })
-        .collect()
+/// within [`ACTIVE_RANGE_DB`] of the loudest 5 % ([`active_threshold`] over the curve).
+#[derive(Debug, Clone, Copy)]
+pub struct ActiveHops {
+    threshold: Option<f64>,
 }
 
-/// Energy mean of the active hops ([`active_hops`]) of a momentary-loudness curve, and
-/// their share.
-pub fn active_loudness(momentary: &[Option<f32>]) -> (Option<f64>, f64) {
-    let active: Vec<f64> = momentary
-        .iter()
-        .zip(active_hops(momentary))
-        .filter_map(|(v, a)| a.then(|| v.map(|v| v as f64)).flatten())
-        .collect();
-    if active.is_empty() {
-        return (None, 0.0);
+impl ActiveHops {
+    /// The rule for `momentary` (read in passes).
+    pub fn of(momentary: &(impl CurveValues + ?Sized)) -> io::Result<ActiveHops> {
+        let threshold = active_threshold(
+            |f| {
+                momentary.each(&mut |v| {
+                    if let Some(v) = v {
+                        f(v as f64)
+                    }
+                })
+            },
+            ABSOLUTE_GATE_LUFS,
+        )?;
+        Ok(ActiveHops { threshold })
     }
-    let energy = active.iter().map(|v| 10f64.powf(v / 10.0)).sum::<f64>() / active.len() as f64;
-    (
-        Some(10.0 * energy.log10()),
-        active.len() as f64 / momentary.len() as f64,
-    )
+
+    /// Whether a hop of that curve with momentary loudness `v` is active.
+    pub fn contains(&self, v: Option<f32>) -> bool {
+        match (v, self.threshold) {
+            (Some(v), Some(t)) => v as f64 > ABSOLUTE_GATE_LUFS && v as f64 >= t,
+            _ => false,
+        }
+    }
+}
+
+/// Energy mean of the active hops ([`ActiveHops`]) of a momentary-loudness curve, and
+/// their share.
+pub fn active_loudness(momentary: &(impl CurveValues + ?Sized)) -> io::Result<(Option<f64>, f64)> {
+    let active = ActiveHops::of(momentary)?;
+    let (mut energy, mut n) = (-0.0f64, 0usize);
+    momentary.each(&mut |v| {
+        if active.contains(v)
+            && let Some(v) = v
+        {
+            energy += 10f64.powf(v as f64 / 10.0);
+            n += 1;
+        }
+    })?;
+    if n == 0 {
+        return Ok((None, 0.0));
+    }
+    Ok((
+        Some(10.0 * (energy / n as f64).log10()),
+        n as f64 / momentary.count() as f64,
+    ))
 }
 
 #[cfg(test)]

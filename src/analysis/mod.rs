@@ -8,6 +8,7 @@ pub mod problems;
 pub mod relation;
 pub mod role;
 mod role_model;
+pub mod select;
 pub mod sii;
 pub mod spectrum;
 pub mod tempo;
@@ -72,11 +73,11 @@ pub fn analyze_track(spool: &Spool, rate: u32) -> std::io::Result<TrackAnalysis>
     debug_assert!(loudness.momentary_lufs.len() as f64 * CURVE_STEP_S <= duration_s + 1e-9);
     let onset = onset.finish()?;
     let mut a = TrackAnalysis {
-        // The momentary curve back in memory for this track only, while its segments are found.
-        activity: activity::activity(&loudness.momentary_lufs.to_options()?, duration_s),
+        // The momentary curve read from disk in passes while its segments are found.
+        activity: activity::activity(&loudness.momentary_lufs, duration_s)?,
         loudness,
         spectrum: spectrum.finish()?,
-        problems: problems.finish(),
+        problems: problems.finish()?,
         tempo: tempo::estimate(&onset.flux, onset.hop_s)?,
         onset,
         role_guess: None,

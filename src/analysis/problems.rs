@@ -43,9 +43,14 @@
 use realfft::RealFftPlanner;
 use serde::{Deserialize, Serialize};
 
+use std::convert::Infallible;
+use std::io;
+
 use super::activity::{Segment, tidy};
 use super::loudness::active_threshold;
+use super::select::select;
 use super::spectrum::{Framer, Stft, fast_len};
+use crate::io::spool::{Spool, SpoolWriter};
 
 /// A DC offset is reported when some channel's mean reaches this (−60 dBFS): well above
 /// what music averages to over a track, well below what a repair would notice missing.
@@ -129,6 +134,8 @@ const NOISE_SPREAD_DB: f64 = 3.0;
 const PEAK_FACTOR: f64 = 10.0;
 /// Frames under this total power are digital silence.
 const SILENT_POWER: f64 = 1e-12;
+/// Frames of line data read back at once (150 kB at 48 kHz).
+const ROWS_PER_READ: usize = 256;
 
 /// A constant offset of the waveform.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -320,22 +327,24 @@ impl ProblemsMeter {
     }
 
     /// What was found in everything pushed.
-    pub fn finish(mut self) -> Problems {
-        let hum = self.lines.hum();
+    pub fn finish(mut self) -> io::Result<Problems> {
+        let rows = self.lines.take_rows()?;
+        let hum = self.lines.hum(&rows)?;
+        drop(rows);
         let dc = self.dc();
         let clipping = clipping(&mut self.clip_high, &mut self.clip_low, self.rate);
         // Candidates on a clipped run belong to the clipping.
         let rails = clipping
             .is_some()
             .then_some((self.clip_high.rail, -self.clip_low.rail));
-        Problems {
+        Ok(Problems {
             dc,
             rumble: self.lines.rumble(),
             noise: self.lines.noise(self.floor.share()),
             hum,
             clicks: self.clicks.finish(rails),
             clipping,
-        }
+        })
     }
 
     fn dc(&self) -> Option<DcOffset> {
@@ -375,8 +384,11 @@ struct LineMeter {
     candidates: Vec<Candidate>,
     /// Bins stored per candidate (2·radius + 1).
     region: usize,
-    /// Per frame: the region bins of every candidate, then its neighbour median.
-    line_data: Vec<f32>,
+    /// Per frame a row: the region bins of every candidate, then its neighbour median; on
+    /// disk (a row is 600 bytes, 4 MB per track-hour), read back in passes by [`Self::hum`].
+    rows: io::Result<SpoolWriter>,
+    /// The row being filled.
+    row: Vec<f32>,
     /// Per frame: power without the candidate lines (20 Hz up), mean square.
     broadband: Vec<f64>,
     /// Per frame: all power above DC.
@@ -432,7 +444,10 @@ impl LineMeter {
                     neighbours,
                 }
             })
-            .collect();
+            .collect::<Vec<_>>();
+        // A row per frame: the region (2·radius + 1 bins) and the neighbour median of each
+        // candidate (at least one value, so an empty row is a valid spool frame).
+        let rows = SpoolWriter::new((candidates.len() * (2 * radius + 2)).max(1));
         LineMeter {
             rate,
             channels,
@@ -443,7 +458,8 @@ impl LineMeter {
             power: vec![0.0; stft.bins()],
             candidates,
             region: 2 * radius + 1,
-            line_data: Vec::new(),
+            rows,
+            row: Vec::new(),
             broadband: Vec::new(),
             total: Vec::new(),
             tonality: Vec::new(),
@@ -493,13 +509,19 @@ impl LineMeter {
             self.scratch.clear();
             self.scratch.extend(c.neighbours.iter().map(|&k| p[k]));
             let noise = median(&mut self.scratch);
-            self.line_data.extend(region.iter().map(|&v| v as f32));
-            self.line_data.push(noise as f32);
+            self.row.extend(region.iter().map(|&v| v as f32));
+            self.row.push(noise as f32);
             let centre = self.region / 2;
             let main: f64 = region[centre - lobe..=centre + lobe].iter().sum();
             lines_excess += (main - (2 * lobe + 1) as f64 * noise).max(0.0);
             in_line[c.first_bin..c.first_bin + self.region].fill(true);
         }
+        if let Ok(w) = &mut self.rows
+            && let Err(e) = w.write(&self.row)
+        {
+            self.rows = Err(e);
+        }
+        self.row.clear();
         let k20 = self.bin(20.0);
         let broadband: f64 = p[k20..].iter().sum::<f64>() - lines_excess;
         self.broadband.push(broadband.max(0.0));
@@ -595,32 +617,51 @@ impl LineMeter {
         order
     }
 
-    fn hum(&self) -> Option<Hum> {
+    /// The rows stored by the frames, readable; the first error met writing them.
+    fn take_rows(&mut self) -> io::Result<Spool> {
+        std::mem::replace(&mut self.rows, Err(io::Error::other("rows taken")))?.finish()
+    }
+
+    fn hum(&self, rows: &Spool) -> io::Result<Option<Hum>> {
         let order = self.by_quietness();
-        if order.is_empty() {
-            return None;
+        if order.is_empty() || self.candidates.is_empty() {
+            return Ok(None);
         }
         let take = ((order.len() as f64 * HUM_QUIET_SHARE).ceil() as usize).clamp(1, order.len());
-        let quiet = &order[..take];
+        let mut quiet = vec![false; self.frames()];
+        order[..take].iter().for_each(|&j| quiet[j] = true);
+        drop(order);
         let stride = self.candidates.len() * (self.region + 1);
+        // The rows of the quiet frames, in frame order, read from disk.
+        let each_quiet = |f: &mut dyn FnMut(&[f32])| -> io::Result<()> {
+            let mut blocks = rows.blocks(ROWS_PER_READ);
+            let mut j = 0;
+            while let Some(b) = blocks.next_block()? {
+                for row in b.chunks_exact(stride) {
+                    if quiet[j] {
+                        f(row);
+                    }
+                    j += 1;
+                }
+            }
+            Ok(())
+        };
+        // Per bin the median over the quiet frames: a line held through them stands out, a
+        // kick or a note in a few of them does not. Exact, by passes over the rows.
+        let medians = select(vec![(take / 2) as u64; stride], |feed| {
+            each_quiet(&mut |row| {
+                row.iter()
+                    .enumerate()
+                    .for_each(|(c, &v)| feed(c, f64::from(v)))
+            })
+        })?;
         let prominence = 10f64.powf(HUM_PROMINENCE_DB / 10.0);
         let lobe = 2usize;
-        let mut found: Vec<(usize, f64, f64)> = Vec::new(); // candidate, freq, power
+        let width = (2 * lobe + 1) as f64;
+        // Lines that stand out in the medians: candidate, freq, power, peak bin.
+        let mut standing_out: Vec<(usize, f64, f64, usize)> = Vec::new();
         for (ci, c) in self.candidates.iter().enumerate() {
-            let at = |j: usize| {
-                let o = j * stride + ci * (self.region + 1);
-                &self.line_data[o..o + self.region + 1]
-            };
-            // Per bin the median over the quiet frames: a line held through them stands
-            // out, a kick or a note in a few of them does not.
-            let mut column = Vec::with_capacity(quiet.len());
-            let typical: Vec<f64> = (0..=self.region)
-                .map(|i| {
-                    column.clear();
-                    column.extend(quiet.iter().map(|&j| at(j)[i] as f64));
-                    median(&mut column)
-                })
-                .collect();
+            let typical = &medians[ci * (self.region + 1)..(ci + 1) * (self.region + 1)];
             let noise = typical[self.region];
             let region = &typical[..self.region];
             let peak = (lobe..self.region - lobe)
@@ -640,27 +681,30 @@ impl LineMeter {
             {
                 continue;
             }
-            let lobe_bins = peak - lobe..=peak + lobe;
-            let width = (2 * lobe + 1) as f64;
-            let main: f64 = region[lobe_bins.clone()].iter().sum();
+            let main: f64 = region[peak - lobe..=peak + lobe].iter().sum();
             let excess = main - width * noise;
             if excess < prominence * width * noise || excess < SILENT_POWER {
                 continue;
             }
-            let standing = quiet
-                .iter()
-                .filter(|&&j| {
-                    let d = at(j);
-                    let m: f64 = d[lobe_bins.clone()].iter().map(|&v| v as f64).sum();
-                    let n = d[self.region] as f64 * width;
-                    m > 2.0 * n
-                })
-                .count();
-            if (standing as f64) < HUM_PERSISTENCE * quiet.len() as f64 {
-                continue;
-            }
-            found.push((ci, freq, excess));
+            standing_out.push((ci, freq, excess, peak));
         }
+        // Held: standing out in enough of the quiet frames one by one (one more pass).
+        let mut standing = vec![0usize; standing_out.len()];
+        each_quiet(&mut |row| {
+            for (n, &(ci, _, _, peak)) in standing.iter_mut().zip(&standing_out) {
+                let d = &row[ci * (self.region + 1)..(ci + 1) * (self.region + 1)];
+                let m: f64 = d[peak - lobe..=peak + lobe].iter().map(|&v| v as f64).sum();
+                if m > 2.0 * (d[self.region] as f64 * width) {
+                    *n += 1;
+                }
+            }
+        })?;
+        let found: Vec<(usize, f64, f64)> = standing_out
+            .iter()
+            .zip(&standing)
+            .filter(|&(_, &n)| (n as f64) >= HUM_PERSISTENCE * take as f64)
+            .map(|(&(ci, freq, excess, _), _)| (ci, freq, excess))
+            .collect();
         // Which mains: more lines of its own (shared lines do not decide), then more power.
         let family = |m: usize| {
             let own: Vec<&(usize, f64, f64)> = found
@@ -684,7 +728,7 @@ impl LineMeter {
         };
         let (count, fundamental, _) = if m == 0 { f50 } else { f60 };
         if !(fundamental || count >= 2) {
-            return None;
+            return Ok(None);
         }
         let harmonics: Vec<HumLine> = found
             .iter()
@@ -699,11 +743,11 @@ impl LineMeter {
             .filter(|(ci, ..)| self.candidates[*ci].harmonic[m] > 0)
             .map(|f| f.2)
             .sum();
-        Some(Hum {
+        Ok(Some(Hum {
             mains_hz: MAINS_HZ[m],
             level_dbfs: 10.0 * total.log10(),
             harmonics,
-        })
+        }))
     }
 
     /// The noise floor; `floor_share` is [`FloorBlocks::share`].
@@ -734,7 +778,16 @@ impl LineMeter {
             .iter()
             .map(|&p| 10.0 * p.max(1e-30).log10())
             .collect();
-        let threshold = active_threshold(levels.iter().copied(), NOISE_MIN_DBFS)?;
+        let threshold = match active_threshold::<Infallible>(
+            |f| {
+                levels.iter().for_each(|&v| f(v));
+                Ok(())
+            },
+            NOISE_MIN_DBFS,
+        ) {
+            Ok(t) => t?,
+            Err(e) => match e {},
+        };
         let active: Vec<f64> = self
             .total
             .iter()
@@ -1201,7 +1254,7 @@ pub(crate) mod tests {
         for chunk in signal.chunks(4096 * channels) {
             m.push(chunk);
         }
-        m.finish()
+        m.finish().unwrap()
     }
 
     #[test]

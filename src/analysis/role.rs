@@ -15,14 +15,17 @@
 //! live in `role_model.rs`, written by `scripts/role_accuracy.py --fit` from the benchmark
 //! corpus (see that script for the fit and its held-out accuracy).
 
+use std::collections::VecDeque;
 use std::io;
 
 use serde::{Deserialize, Serialize};
 
 use super::TrackAnalysis;
 use super::role_model::{CENTROIDS, SCALE, TEMPERATURE};
+use super::select::select;
 use super::spectrum::BAND_FRAME_BLOCK;
 use crate::engineer::roles::Role;
+use crate::io::spool::{CURVE_BLOCK, Curve, SpoolWriter};
 
 /// Names of the features, in the order of [`features`] and of the model's constants.
 pub const FEATURES: [&str; 15] = [
@@ -72,10 +75,18 @@ fn db(p: f64) -> f64 {
     }
 }
 
-/// The `q`-quantile (0…1) of `v` (sorted in place).
-fn quantile(v: &mut [f64], q: f64) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[((v.len() - 1) as f64 * q).round() as usize]
+/// Rank (from 0) of the `q`-quantile (0…1) of `n` (> 0) sorted values.
+fn quantile_rank(n: usize, q: f64) -> u64 {
+    ((n - 1) as f64 * q).round() as u64
+}
+
+/// Hands every value of `curve` to `f`, in order, read block by block from disk.
+fn each_value(curve: &Curve, mut f: impl FnMut(f32)) -> io::Result<()> {
+    let mut blocks = curve.blocks(CURVE_BLOCK);
+    while let Some(b) = blocks.next_block()? {
+        b.iter().for_each(|&v| f(v));
+    }
+    Ok(())
 }
 
 /// The features of a track, in [`FEATURES`] order; `None` for a silent track. Fails only
@@ -96,48 +107,97 @@ pub fn features(a: &TrackAnalysis) -> io::Result<Option<[f64; FEATURES.len()]>> 
         db(powers.get(lo..=hi).map_or(0.0, |p| p.iter().sum::<f64>()) / total)
     };
 
-    // The flux back in memory for this track only (its 99th percentile needs all of it).
-    let flux = &a.onset.flux.to_vec()?;
-    let duration = flux.len() as f64 * a.onset.hop_s;
-    let mut sorted: Vec<f64> = flux.iter().map(|&v| v as f64).collect();
-    let (p99, mean) = if sorted.is_empty() {
+    // The flux streamed from disk: its mean, its 99th percentile (exact, by passes), then
+    // the onsets: local peaks over that share of it.
+    let flux = &a.onset.flux;
+    let n = flux.len();
+    let duration = n as f64 * a.onset.hop_s;
+    let (p99, mean) = if n == 0 {
         (0.0, 0.0)
     } else {
-        let mean = sorted.iter().sum::<f64>() / sorted.len() as f64;
-        (quantile(&mut sorted, 0.99), mean)
+        let mut total = -0.0f64;
+        each_value(flux, |v| total += v as f64)?;
+        let rank = quantile_rank(n, 0.99);
+        let p99 = select(vec![rank], |feed| each_value(flux, |v| feed(0, v as f64)))?[0];
+        (p99, total / n as f64)
     };
     let threshold = (ONSET_SHARE as f64 * p99) as f32;
-    let onsets = (0..flux.len())
-        .filter(|&i| {
-            let v = flux[i];
-            let lo = i.saturating_sub(PEAK_HALF_WIDTH);
-            let hi = (i + PEAK_HALF_WIDTH + 1).min(flux.len());
-            v > 0.0
-                && v >= threshold
-                && flux[lo..hi].iter().all(|&w| w <= v)
-                && flux[lo..i].iter().all(|&w| w < v)
-        })
-        .count();
+    let mut onsets = 0usize;
+    // The values within PEAK_HALF_WIDTH of the one judged, from index `first`.
+    let mut near: VecDeque<f32> = VecDeque::with_capacity(2 * PEAK_HALF_WIDTH + 2);
+    let mut first = 0usize;
+    let mut next = 0usize;
+    let mut judge = |near: &VecDeque<f32>, first: usize, i: usize| {
+        let v = near[i - first];
+        let lo = i.saturating_sub(PEAK_HALF_WIDTH) - first;
+        let hi = (i + PEAK_HALF_WIDTH + 1).min(n) - first;
+        if v > 0.0
+            && v >= threshold
+            && near.range(lo..hi).all(|&w| w <= v)
+            && near.range(lo..i - first).all(|&w| w < v)
+        {
+            onsets += 1;
+        }
+    };
+    let mut fed = 0usize;
+    each_value(flux, |v| {
+        near.push_back(v);
+        fed += 1;
+        while next < n && (next + PEAK_HALF_WIDTH + 1).min(n) <= fed {
+            judge(&near, first, next);
+            next += 1;
+            while first < next.saturating_sub(PEAK_HALF_WIDTH) {
+                near.pop_front();
+                first += 1;
+            }
+        }
+    })?;
     let playing_s = (duration * l.active_fraction).max(a.onset.hop_s);
 
-    // One level per frame (8 bytes per 50 ms, for the quantiles), read block by block.
-    let mut levels: Vec<f64> = Vec::with_capacity(s.frames.frames());
+    // One level per frame (f64, parked on disk: 8 bytes per 50 ms), then its quantiles by
+    // passes over it.
+    let bands = s.frames.bands().max(1);
+    let mut store = SpoolWriter::new(2)?;
     let mut blocks = s.frames.blocks(BAND_FRAME_BLOCK);
+    let mut frames = 0usize;
     while let Some(block) = blocks.next_block()? {
-        levels.extend(block.chunks_exact(s.frames.bands().max(1)).map(|f| {
-            let p: f64 = f.iter().map(|&d| 10f64.powf(d as f64 / 10.0)).sum();
-            10.0 * p.max(1e-15).log10()
-        }));
+        let levels: Vec<f64> = block
+            .chunks_exact(bands)
+            .map(|f| {
+                let p: f64 = f.iter().map(|&d| 10f64.powf(d as f64 / 10.0)).sum();
+                10.0 * p.max(1e-15).log10()
+            })
+            .collect();
+        frames += levels.len();
+        store.write_f64(&levels)?;
     }
-    let sustain = if levels.is_empty() {
+    let levels = store.finish()?;
+    let sustain = if frames == 0 {
         0.0
     } else {
-        let loud = quantile(&mut levels, 0.95);
-        let mut playing: Vec<f64> = levels
-            .into_iter()
-            .filter(|&v| v >= loud - SUSTAIN_RANGE_DB)
-            .collect();
-        quantile(&mut playing, 0.5) - loud
+        let each_level = |f: &mut dyn FnMut(f64)| -> io::Result<()> {
+            let mut buf = vec![0.0f64; BAND_FRAME_BLOCK];
+            for start in (0..frames).step_by(BAND_FRAME_BLOCK) {
+                let len = BAND_FRAME_BLOCK.min(frames - start);
+                levels.read_f64(start as u64, &mut buf[..len])?;
+                buf[..len].iter().for_each(|&v| f(v));
+            }
+            Ok(())
+        };
+        let loud = select(vec![quantile_rank(frames, 0.95)], |feed| {
+            each_level(&mut |v| feed(0, v))
+        })?[0];
+        let floor = loud - SUSTAIN_RANGE_DB;
+        let mut playing = 0usize;
+        each_level(&mut |v| playing += usize::from(v >= floor))?;
+        let median = select(vec![quantile_rank(playing, 0.5)], |feed| {
+            each_level(&mut |v| {
+                if v >= floor {
+                    feed(0, v)
+                }
+            })
+        })?[0];
+        median - loud
     };
 
     let width = s

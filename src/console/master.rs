@@ -5,7 +5,7 @@ use ebur128::{EbuR128, Mode};
 use serde::{Deserialize, Serialize};
 
 use crate::dsp::limiter::{DEFAULT_LOOKAHEAD_MS, DEFAULT_RELEASE_MS, TruePeakLimiter};
-use crate::dsp::meter::{CurveMeter, finite};
+use crate::dsp::meter::{CurveMeter, finite, loudness_range};
 use crate::dsp::oversample::TruePeakDetector;
 use crate::dsp::{Processor, db_to_gain, gain_to_db};
 use crate::error::Error;
@@ -145,15 +145,16 @@ fn pass(
     for tail in vec![0.0; latency * 2].chunks_mut(BLOCK * 2) {
         emit(tail, &mut limiter)?;
     }
-    let (integrated, true_peak, lra) = match &meter {
+    let (integrated, true_peak, lra) = match meter {
         Meter::Delivery(m) => {
+            let c = m.finish().map_err(Error::Spool)?;
             let tp = (0..2)
-                .filter_map(|c| m.meter().true_peak(c).ok())
+                .filter_map(|ch| c.meter.true_peak(ch).ok())
                 .fold(0.0f64, f64::max);
             (
-                finite(m.meter().loudness_global()),
+                finite(c.meter.loudness_global()),
                 (tp > 0.0).then(|| gain_to_db(tp)),
-                m.loudness_range(),
+                loudness_range(&c.short_term).map_err(Error::Spool)?,
             )
         }
         Meter::Search(m) => (finite(m.loudness_global()), None, None),

@@ -1,7 +1,12 @@
 //! Loudness curves sampled every 100 ms and the loudness range computed from them: shared
 //! by the analysis meters and the master's delivery measurement.
 
+use std::io;
+
 use ebur128::{EbuR128, Mode};
+
+use crate::analysis::select::select;
+use crate::io::spool::{Curve, CurveValues, CurveWriter};
 
 /// Step of the loudness curves, seconds (the 10 Hz rate of EBU Tech 3341/3342).
 pub const CURVE_STEP_S: f64 = 0.1;
@@ -11,16 +16,25 @@ pub const ABSOLUTE_GATE_LUFS: f64 = -70.0;
 const SHORT_TERM_STEPS: usize = 30;
 
 /// A BS.1770 meter (the `ebur128` crate) that also samples the momentary and short-term
-/// loudness every [`CURVE_STEP_S`]. Push interleaved blocks of any size.
+/// loudness every [`CURVE_STEP_S`], written to on-disk curves as they come. Push
+/// interleaved blocks of any size, then [`CurveMeter::finish`].
 pub struct CurveMeter {
     meter: EbuR128,
     channels: usize,
     hop: usize,
     in_hop: usize,
-    /// Short-term (3 s) loudness per step, LUFS; `None` for −∞.
-    pub short_term: Vec<Option<f32>>,
+    short_term: CurveWriter,
+    momentary: CurveWriter,
+}
+
+/// What a [`CurveMeter`] measured.
+pub struct Curves {
+    /// The meter, for integrated loudness and peaks.
+    pub meter: EbuR128,
+    /// Short-term (3 s) loudness per step, LUFS; missing for −∞.
+    pub short_term: Curve,
     /// Momentary (400 ms) loudness per step, LUFS.
-    pub momentary: Vec<Option<f32>>,
+    pub momentary: Curve,
 }
 
 /// A finite figure from the meter, or `None` (silence, too short).
@@ -39,8 +53,8 @@ impl CurveMeter {
             channels,
             hop: ((rate as f64 * CURVE_STEP_S).round() as usize).max(1),
             in_hop: 0,
-            short_term: Vec::new(),
-            momentary: Vec::new(),
+            short_term: CurveWriter::new(),
+            momentary: CurveWriter::new(),
         }
     }
 
@@ -57,21 +71,20 @@ impl CurveMeter {
                 self.in_hop = 0;
                 let st = finite(self.meter.loudness_shortterm());
                 let m = finite(self.meter.loudness_momentary());
-                self.short_term.push(st.map(|v| v as f32));
-                self.momentary.push(m.map(|v| v as f32));
+                self.short_term.push_opt(st.map(|v| v as f32));
+                self.momentary.push_opt(m.map(|v| v as f32));
             }
             block = rest;
         }
     }
 
-    /// The underlying meter, for integrated loudness and peaks.
-    pub fn meter(&self) -> &EbuR128 {
-        &self.meter
-    }
-
-    /// Loudness range of everything pushed, LU ([`loudness_range`]).
-    pub fn loudness_range(&self) -> Option<f64> {
-        loudness_range(&self.short_term)
+    /// The meter and the curves of everything pushed; fails when the temporary folder does.
+    pub fn finish(self) -> io::Result<Curves> {
+        Ok(Curves {
+            meter: self.meter,
+            short_term: self.short_term.finish()?,
+            momentary: self.momentary.finish()?,
+        })
     }
 }
 
@@ -83,26 +96,45 @@ impl CurveMeter {
 /// per second, and on sparse material (a vocal with pauses) that reads up to 3 LU away
 /// from meters that step at 10 Hz (ffmpeg's ebur128 filter, pyloudnorm), which agree with
 /// each other; Tech 3342 asks for the 10 Hz curve.
-pub fn loudness_range(short_term: &[Option<f32>]) -> Option<f64> {
-    if short_term.len() < SHORT_TERM_STEPS {
-        return None;
+pub fn loudness_range(short_term: &(impl CurveValues + ?Sized)) -> io::Result<Option<f64>> {
+    if short_term.count() < SHORT_TERM_STEPS {
+        return Ok(None);
     }
-    // Windows shorter than 3 s at the start are not short-term values yet.
-    let mut gated: Vec<f64> = short_term[SHORT_TERM_STEPS - 1..]
-        .iter()
-        .flatten()
-        .map(|&v| v as f64)
-        .filter(|&v| v > ABSOLUTE_GATE_LUFS)
-        .collect();
-    if gated.is_empty() {
-        return None;
+    // Windows shorter than 3 s at the start are not short-term values yet. Read in passes
+    // (the curve stays on disk): the gated values' energy mean, then their percentiles.
+    let each_gated = |f: &mut dyn FnMut(f64)| {
+        let mut i = 0usize;
+        short_term.each(&mut |v| {
+            if i >= SHORT_TERM_STEPS - 1
+                && let Some(v) = v
+                && v as f64 > ABSOLUTE_GATE_LUFS
+            {
+                f(v as f64);
+            }
+            i += 1;
+        })
+    };
+    let (mut energy, mut n) = (-0.0f64, 0usize);
+    each_gated(&mut |v| {
+        energy += 10f64.powf(v / 10.0);
+        n += 1;
+    })?;
+    if n == 0 {
+        return Ok(None);
     }
-    let mean = gated.iter().map(|v| 10f64.powf(v / 10.0)).sum::<f64>() / gated.len() as f64;
-    let relative = 10.0 * mean.log10() - 20.0;
-    gated.retain(|&v| v >= relative);
-    gated.sort_by(f64::total_cmp);
-    let at = |p: f64| gated[((gated.len() - 1) as f64 * p).round() as usize];
-    Some(at(0.95) - at(0.10))
+    let relative = 10.0 * (energy / n as f64).log10() - 20.0;
+    let mut kept = 0usize;
+    each_gated(&mut |v| kept += usize::from(v >= relative))?;
+    let rank = |p: f64| ((kept - 1) as f64 * p).round() as u64;
+    let at = select(vec![rank(0.95), rank(0.10)], |feed| {
+        each_gated(&mut |v| {
+            if v >= relative {
+                feed(0, v);
+                feed(1, v);
+            }
+        })
+    })?;
+    Ok(Some(at[0] - at[1]))
 }
 
 #[cfg(test)]
@@ -117,9 +149,9 @@ mod tests {
         curve.extend(std::iter::repeat_n(Some(-20.0), 200));
         curve.extend(std::iter::repeat_n(Some(-30.0), 200));
         curve.extend(std::iter::repeat_n(Some(-90.0), 100));
-        let lra = loudness_range(&curve).unwrap();
+        let lra = loudness_range(curve.as_slice()).unwrap().unwrap();
         assert!((lra - 10.0).abs() < 1e-6, "{lra}");
-        assert_eq!(loudness_range(&curve[..29]), None, "under 3 s");
-        assert_eq!(loudness_range(&[None; 100]), None, "silence");
+        assert_eq!(loudness_range(&curve[..29]).unwrap(), None, "under 3 s");
+        assert_eq!(loudness_range(&[None; 100][..]).unwrap(), None, "silence");
     }
 }

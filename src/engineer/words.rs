@@ -225,8 +225,61 @@ impl Energies {
     }
 }
 
-/// Cuts per track and bell, dB (≤ 0), per frame: `[track][bell][frame]`.
-type Duck = Vec<Vec<Vec<f64>>>;
+/// Cuts per track and bell per frame, `[track][bell][frame]`, as whole multiples of
+/// [`CUT_QUANTUM_DB`] in a byte each: every cut the model makes is one (steps of 3 dB, and
+/// their [`smooth_duck`] average of a quarter, a half and a quarter), so the bytes give back
+/// the dB bit for bit in an eighth of the memory of f64 (at 32 tracks, 1.2 MB per hour
+/// instead of 9.2 MB, for each of the few copies the level search holds).
+struct Duck {
+    frames: usize,
+    /// Empty: no cut anywhere.
+    cuts: Vec<u8>,
+}
+
+/// Unit of the stored cuts, dB.
+const CUT_QUANTUM_DB: f64 = DUCK_STEP_DB / 4.0;
+
+impl Duck {
+    /// No cuts: reads 0 dB everywhere, holds nothing.
+    fn none(frames: usize) -> Duck {
+        Duck {
+            frames,
+            cuts: Vec::new(),
+        }
+    }
+
+    /// Index of track `j`, bell `k`, frame `f`.
+    fn at(&self, j: usize, k: usize, f: usize) -> usize {
+        (j * BELLS.len() + k) * self.frames + f
+    }
+
+    /// The cut of track `j`'s bell `k` in frame `f`, dB (≤ 0).
+    fn db(&self, j: usize, k: usize, f: usize) -> f64 {
+        match self.cuts.get(self.at(j, k, f)) {
+            Some(&q) => -CUT_QUANTUM_DB * f64::from(q),
+            None => 0.0,
+        }
+    }
+
+    /// Sets a cut (`db` ≤ 0, a whole number of [`CUT_QUANTUM_DB`]) on a duck of `tracks`.
+    fn set(&mut self, tracks: usize, j: usize, k: usize, f: usize, db: f64) {
+        if self.cuts.is_empty() {
+            self.cuts = vec![0; tracks * BELLS.len() * self.frames];
+        }
+        let q = (-db / CUT_QUANTUM_DB).round();
+        debug_assert!(
+            -CUT_QUANTUM_DB * q == db || db == 0.0,
+            "{db} dB is not stored exactly"
+        );
+        let i = self.at(j, k, f);
+        self.cuts[i] = q as u8;
+    }
+
+    /// Track `j`'s bell `k` over the song, dB.
+    fn curve(&self, j: usize, k: usize) -> Vec<f64> {
+        (0..self.frames).map(|f| self.db(j, k, f)).collect()
+    }
+}
 
 fn power_db(p: f64) -> f64 {
     10.0 * p.max(1e-30).log10()
@@ -281,12 +334,13 @@ impl Song {
 
     /// Power gain of track `j`'s duck EQ in frame `f` at band `b`.
     fn duck_gain(&self, duck: &Duck, j: usize, f: usize, b: usize) -> f64 {
-        duck[j]
+        BELLS
             .iter()
-            .zip(BELLS)
-            .map(|(c, (f0, q))| {
-                if c[f] < 0.0 {
-                    bell_power_gain(self.centres[b], f0, q, c[f])
+            .enumerate()
+            .map(|(k, &(f0, q))| {
+                let cut = duck.db(j, k, f);
+                if cut < 0.0 {
+                    bell_power_gain(self.centres[b], f0, q, cut)
                 } else {
                     1.0
                 }
@@ -501,32 +555,48 @@ fn decide_frame(
 /// smoothed) and the cuts.
 fn pass(song: &Song, lead_offset: f64) -> (Vec<f64>, Duck) {
     let n = song.energy.tracks;
-    let no_duck: Duck = vec![vec![vec![0.0; song.frames]; BELLS.len()]; n];
     let flat = vec![lead_offset; song.frames];
-    let cal = song.calibration(&flat, &no_duck);
-    // Frames are independent: in parallel, collected in order (deterministic).
-    let decided: Vec<_> = (0..song.frames)
-        .into_par_iter()
-        .map(|f| song.sung[f].then(|| decide_frame(song, f, lead_offset, &cal)))
-        .collect();
+    let cal = song.calibration(&flat, &Duck::none(song.frames));
     let mut ride = vec![None; song.frames];
-    let mut duck = no_duck;
-    for (f, d) in decided.into_iter().enumerate() {
-        let Some((steps, r)) = d else { continue };
-        ride[f] = Some(r);
-        for (j, s) in steps.iter().enumerate() {
-            for (k, &st) in s.iter().enumerate() {
-                duck[j][k][f] = -DUCK_STEP_DB * st as f64;
+    let mut duck = Duck::none(song.frames);
+    // Frames are independent: in parallel, a chunk at a time (each frame's steps are a
+    // vector per track: the whole song's at once would be 1 kB per frame at 32 tracks),
+    // collected in order (deterministic).
+    for first in (0..song.frames).step_by(DECIDE_CHUNK) {
+        let last = (first + DECIDE_CHUNK).min(song.frames);
+        let decided: Vec<_> = (first..last)
+            .into_par_iter()
+            .map(|f| song.sung[f].then(|| decide_frame(song, f, lead_offset, &cal)))
+            .collect();
+        for (f, d) in (first..last).zip(decided) {
+            let Some((steps, r)) = d else { continue };
+            ride[f] = Some(r);
+            for (j, s) in steps.iter().enumerate() {
+                for (k, &st) in s.iter().enumerate() {
+                    if st > 0 {
+                        duck.set(n, j, k, f, -DUCK_STEP_DB * st as f64);
+                    }
+                }
             }
         }
     }
-    (
-        smooth_ride(&ride),
-        duck.into_iter()
-            .map(|t| t.into_iter().map(|c| smooth_duck(&c)).collect())
-            .collect(),
-    )
+    let mut smoothed = Duck::none(song.frames);
+    if !duck.cuts.is_empty() {
+        for j in 0..n {
+            for k in 0..BELLS.len() {
+                for (f, v) in smooth_duck(&duck.curve(j, k)).into_iter().enumerate() {
+                    if v < 0.0 {
+                        smoothed.set(n, j, k, f, v);
+                    }
+                }
+            }
+        }
+    }
+    (smooth_ride(&ride), smoothed)
 }
+
+/// Sung frames decided at once by [`pass`].
+const DECIDE_CHUNK: usize = 256;
 
 /// The rider's curve in time: held through frames where the lead does not sing (`None`),
 /// smoothed over about a second, slew-limited, inside the range.
@@ -627,9 +697,8 @@ pub fn decide(tracks: &[WordsTrack<'_>]) -> Words {
             .collect();
         [0, 1].map(|i| median(per.iter().map(|s| s[i]).collect()))
     };
-    let no_duck: Duck = vec![vec![vec![0.0; song.frames]; BELLS.len()]; tracks.len()];
     let zero = vec![0.0; song.frames];
-    let sii_before = medians(&zero, &no_duck);
+    let sii_before = medians(&zero, &Duck::none(song.frames));
 
     // The lead's fader offset that puts it inside its window against the mix, by bisection
     // (the rider partly makes up for a fader move, so one step is not enough): as loud as
@@ -680,22 +749,21 @@ pub fn decide(tracks: &[WordsTrack<'_>]) -> Words {
     };
     let lead_db: Vec<f64> = ride.iter().map(|r| r + offset).collect();
     let sii_after = medians(&lead_db, &duck);
-    let duck = duck
-        .iter()
-        .enumerate()
-        .map(|(j, bells)| {
+    let duck = (0..tracks.len())
+        .map(|j| {
             if j == lead {
                 return Vec::new();
             }
-            bells
+            BELLS
                 .iter()
-                .zip(BELLS)
+                .enumerate()
+                .map(|(k, &(freq_hz, q))| (duck.curve(j, k), freq_hz, q))
                 // A bell that never moves is left off the strip.
-                .filter(|(c, _)| c.iter().any(|&v| v <= -0.05))
-                .map(|(c, (freq_hz, q))| DynamicBell {
+                .filter(|(c, ..)| c.iter().any(|&v| v <= -0.05))
+                .map(|(c, freq_hz, q)| DynamicBell {
                     freq_hz,
                     q,
-                    points: points(c),
+                    points: points(&c),
                 })
                 .collect()
         })

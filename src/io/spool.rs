@@ -280,6 +280,39 @@ impl<'a> StoreBlocks<'a> {
     }
 }
 
+/// A curve that can be read through more than once, in order: one in memory (a slice of
+/// values, `None` where missing) or one on disk ([`Curve`]). For figures that need several
+/// passes (percentiles) without the curve in memory.
+pub trait CurveValues {
+    /// Number of values.
+    fn count(&self) -> usize;
+    /// Hands every value to `f`, in order, `None` where missing.
+    fn each(&self, f: &mut dyn FnMut(Option<f32>)) -> io::Result<()>;
+}
+
+impl CurveValues for [Option<f32>] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn each(&self, f: &mut dyn FnMut(Option<f32>)) -> io::Result<()> {
+        self.iter().for_each(|&v| f(v));
+        Ok(())
+    }
+}
+
+impl CurveValues for Curve {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn each(&self, f: &mut dyn FnMut(Option<f32>)) -> io::Result<()> {
+        let mut blocks = self.blocks(CURVE_BLOCK);
+        while let Some(b) = blocks.next_block()? {
+            b.iter().for_each(|&v| f((!v.is_nan()).then_some(v)));
+        }
+        Ok(())
+    }
+}
+
 impl PartialEq for Curve {
     /// The same values (read back from both stores; missing equals missing); an unreadable
     /// store equals nothing.
