@@ -121,12 +121,6 @@ mod tests {
             .collect()
     }
 
-    fn side(x: &[f32]) -> Vec<f64> {
-        x.chunks_exact(2)
-            .map(|f| (f[0] as f64 - f[1] as f64) / 2.0)
-            .collect()
-    }
-
     #[test]
     fn wide_bass_becomes_mono_below_120_hz() {
         for rate in [44_100.0, 48_000.0, 96_000.0] {
