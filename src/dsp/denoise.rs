@@ -341,6 +341,15 @@ mod tests {
 
     const RATE: f64 = 44_100.0;
 
+    /// `x` through a denoiser with a 20 dB floor, its latency taken off.
+    fn denoised(x: &[f64], profile: &NoiseProfile) -> Vec<f64> {
+        let mut d = Denoiser::new(1, RATE, profile, 20.0);
+        let lat = d.latency();
+        let mut padded = x.to_vec();
+        padded.extend(std::iter::repeat_n(0.0, lat));
+        run(&mut d, &padded, 1024).split_off(lat)
+    }
+
     /// Third-octave band powers (dB) of `x` (Welch, Hann, 8192 points), bands 50 Hz–16 kHz.
     fn third_octaves(x: &[f64]) -> Vec<f64> {
         let n = 8192;
@@ -467,12 +476,7 @@ mod tests {
             i = (j..n).find(|&k| !active[k]).unwrap_or(n);
         }
         let profile = pb.finish().unwrap();
-        let mut d = Denoiser::new(1, RATE, &profile, 20.0);
-        let lat = d.latency();
-        let mut padded = x.clone();
-        padded.extend(std::iter::repeat_n(0.0, lat));
-        let y = run(&mut d, &padded, 1024);
-        let y = &y[lat..];
+        let y = &denoised(&x, &profile);
         // Pauses, away from the phrase edges (50 ms).
         let edge = (0.05 * RATE) as usize;
         let quiet: Vec<usize> = (edge..n - edge)
@@ -521,12 +525,7 @@ mod tests {
         let mut pb = ProfileBuilder::new(1, RATE);
         pb.push(&to_f32(&x[play..]));
         let profile = pb.finish().unwrap();
-        let mut d = Denoiser::new(1, RATE, &profile, 20.0);
-        let lat = d.latency();
-        let mut padded = x.clone();
-        padded.extend(std::iter::repeat_n(0.0, lat));
-        let y = run(&mut d, &padded, 1024);
-        let y = &y[lat..];
+        let y = &denoised(&x, &profile);
         let edge = (0.1 * RATE) as usize;
         let reduction = 10.0 * (power(&x[play + edge..]) / power(&y[play + edge..])).log10();
         assert!(reduction >= 15.0, "hiss lowered by {reduction:.1} dB");
