@@ -150,6 +150,9 @@ struct Layout {
     kinds: Vec<Kind>,
     /// Per track, long-term band energy at its fader (mean square per channel).
     bands: Vec<[f64; THIRD_OCTAVE_BANDS]>,
+    /// Per track, its energy over all bands and over the bands above the low-end mono
+    /// (where it can have a side).
+    energy: Vec<(f64, f64)>,
     masking: Vec<Vec<f64>>,
     groups: usize,
     /// Pairs of tracks on the same source, lined up: their signals add in phase, with
@@ -309,11 +312,8 @@ impl Layout {
     /// Side over mid energy of the mix with the tracks at `pos`, dB: mid over all bands,
     /// side above the low-end mono; a stereo stem's own side at its width.
     fn side_to_mid_db(&self, pos: &[f64]) -> f64 {
-        let from = first_image_band();
         let (mut mid, mut side) = (0.0, 0.0);
-        for ((k, e), &p) in self.kinds.iter().zip(&self.bands).zip(pos) {
-            let total: f64 = e.iter().sum();
-            let image: f64 = e[from..].iter().sum();
+        for ((k, &(total, image)), &p) in self.kinds.iter().zip(&self.energy).zip(pos) {
             let (m, s) = match *k {
                 Kind::Stereo {
                     correlation, width, ..
@@ -569,13 +569,13 @@ pub fn place(tracks: &[PanTrack<'_>], relations: &[Relation]) -> Vec<Placement> 
                 .clamp(-30.0, 30.0);
             let lin = 10f64.powf(bal / 10.0);
             let correlation = st.and_then(|s| s.correlation).unwrap_or(1.0);
-            let left_share =
-                narrowed_left_share(lin / (1.0 + lin), correlation, role_width(t.role));
+            let width = role_width(t.role);
+            let left_share = narrowed_left_share(lin / (1.0 + lin), correlation, width);
             kinds[i] = Kind::Stereo {
                 left_share,
                 correlation,
                 trimmed: balance_db(left_share, 1.0 - left_share).abs() >= LEAN_DB,
-                width: role_width(t.role),
+                width,
             };
         } else {
             groups.entry(t.role).or_default().push(i);
@@ -611,9 +611,14 @@ pub fn place(tracks: &[PanTrack<'_>], relations: &[Relation]) -> Vec<Placement> 
             })
         })
         .collect();
+    let from = first_image_band();
     let layout = Layout {
         masking: pair_masking(tracks, &kinds),
         kinds,
+        energy: bands
+            .iter()
+            .map(|e| (e.iter().sum(), e[from..].iter().sum()))
+            .collect(),
         bands,
         groups: group_count,
         coherent: relations
@@ -629,9 +634,9 @@ pub fn place(tracks: &[PanTrack<'_>], relations: &[Relation]) -> Vec<Placement> 
         .zip(&layout.kinds)
         .zip(positions)
         .map(|((t, k), pos)| match *k {
-            Kind::Stereo { .. } => Placement {
+            Kind::Stereo { width, .. } => Placement {
                 pan: pos,
-                width: role_width(t.role),
+                width,
                 makeup_db: 0.0,
             },
             Kind::Centre if t.channels == 2 => Placement {
@@ -646,7 +651,7 @@ pub fn place(tracks: &[PanTrack<'_>], relations: &[Relation]) -> Vec<Placement> 
             },
         })
         .collect();
-    let energy: Vec<f64> = layout.bands.iter().map(|b| b.iter().sum()).collect();
+    let energy: Vec<f64> = layout.energy.iter().map(|&(total, _)| total).collect();
     let channels: Vec<usize> = tracks.iter().map(|t| t.channels).collect();
     for _ in 0..8 {
         let (corr, loss) = mono_compatibility(&layout.kinds, &energy, &places, &channels);
@@ -892,13 +897,13 @@ mod tests {
                 lag_ms: 0.0,
             }];
             let p = place(&tracks(&roles, &[1; 4], &spectra), &related);
+            let g: Vec<(f64, f64)> = p.iter().map(|x| pan::constant_power(x.pan)).collect();
             let (mut l, mut r) = (0.0, 0.0);
             for b in first_image_band()..THIRD_OCTAVE_BANDS {
                 let e: Vec<f64> = spectra
                     .iter()
                     .map(|s| 10f64.powf(s.third_octave_db[b] / 10.0))
                     .collect();
-                let g: Vec<(f64, f64)> = p.iter().map(|x| pan::constant_power(x.pan)).collect();
                 for k in 0..4 {
                     l += (g[k].0 * g[k].0) * e[k];
                     r += (g[k].1 * g[k].1) * e[k];
