@@ -225,6 +225,15 @@ def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
 # --------------------------------------------------------------------------- loudness
 
 
+def xcorr(x: np.ndarray, ref: np.ndarray, max_lag: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cross-correlation of mono ``x`` against mono ``ref`` at the lags −``max_lag``…
+    ``max_lag`` (samples; positive: ``x`` behind ``ref``): ``(lags, values)``, by FFT."""
+    n = 1 << int(math.ceil(math.log2(max(len(x) + len(ref), 2))))
+    c = np.fft.irfft(np.fft.rfft(x, n) * np.conj(np.fft.rfft(ref, n)), n)
+    lags = np.arange(-max_lag, max_lag + 1)
+    return lags, np.concatenate([c[n - max_lag:], c[: max_lag + 1]])
+
+
 def _k_weighting(rate: float):
     # ITU-R BS.1770 pre-filter (high shelf) and RLB high-pass, re-derived for any rate
     # from their analogue parameters (the 48 kHz coefficients of the standard result).

@@ -109,13 +109,7 @@ def tool_latency(af: str, rate: int, channels: int, tmp: Path) -> int:
         out = tmp / f"probe-{key[0]}-{rate}-{channels}-out.wav"
         sf.write(str(src), probe, rate, subtype="FLOAT")
         run_ffmpeg(src, out, af)
-        y = read(out)[0].mean(axis=1)
-        x = probe.mean(axis=1)
-        n = 1 << int(np.ceil(np.log2(len(x) + len(y))))
-        xc = np.fft.irfft(np.fft.rfft(y, n) * np.conj(np.fft.rfft(x, n)), n)
-        m = rate // 10
-        lags = np.concatenate([np.arange(0, m + 1), np.arange(-m, 0)])
-        vals = np.concatenate([xc[: m + 1], xc[n - m:]])
+        lags, vals = audio.xcorr(read(out)[0].mean(axis=1), probe.mean(axis=1), rate // 10)
         _LATENCY[key] = int(lags[np.argmax(np.abs(vals))])
     return _LATENCY[key]
 

@@ -567,12 +567,8 @@ DECLIP_EXCERPT_S = 6.0
 def clip_lag(ref: np.ndarray, y: np.ndarray, off: np.ndarray) -> int:
     """Integer lag of ``y`` behind ``ref`` (cross-correlation over the samples in ``off``,
     the unclipped ones), within ±``MAX_CLIP_LAG``."""
-    r = np.where(off, ref, 0.0).mean(axis=1)
-    m = y.mean(axis=1)
-    n = sfft.next_fast_len(len(r) + len(m), real=True)
-    c = sfft.irfft(sfft.rfft(m, n) * np.conj(sfft.rfft(r, n)), n)
-    c = np.concatenate([c[-MAX_CLIP_LAG:], c[: MAX_CLIP_LAG + 1]])
-    return int(np.argmax(c)) - MAX_CLIP_LAG
+    lags, c = audio.xcorr(y.mean(axis=1), np.where(off, ref, 0.0).mean(axis=1), MAX_CLIP_LAG)
+    return int(lags[np.argmax(c)])
 
 
 def clip_snr(ref: np.ndarray, y: np.ndarray, mask: np.ndarray) -> tuple[float, int]:
@@ -650,13 +646,8 @@ def declip_snr_gain(d: Path, clean_name: str, t: dict, binary: str | None) -> di
 
 def _lag_ms(x: np.ndarray, ref: np.ndarray, max_ms: float = 20.0):
     """Lag of ``x`` behind ``ref`` (ms) at the cross-correlation peak, and its sign."""
-    a = audio.as_2d(x).mean(axis=1)
-    b = audio.as_2d(ref).mean(axis=1)
-    n = sfft.next_fast_len(len(a) + len(b), real=True)
-    xc = sfft.irfft(sfft.rfft(a, n) * np.conj(sfft.rfft(b, n)), n)
-    m = int(max_ms * 1e-3 * RATE)
-    lags = np.concatenate([np.arange(0, m + 1), np.arange(-m, 0)])
-    vals = np.concatenate([xc[:m + 1], xc[-m:]])
+    lags, vals = audio.xcorr(audio.as_2d(x).mean(axis=1), audio.as_2d(ref).mean(axis=1),
+                             int(max_ms * 1e-3 * RATE))
     i = int(np.argmax(np.abs(vals)))
     return lags[i] * 1000.0 / RATE, float(np.sign(vals[i]))
 
