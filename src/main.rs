@@ -350,6 +350,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                             "tempo_bpm": a.tempo.map(|t| t.bpm),
                             "tempo_strength": a.tempo.map(|t| t.strength),
                             "role_guess": a.role_guess,
+                            "bleed": a.bleed,
                             "role_features": role_features.map(|f| {
                                 mixwright::analysis::role::FEATURES
                                     .iter()

@@ -329,7 +329,7 @@ pub fn repair_file(
             r.clone(),
             vec!["repairs as given in the settings".to_string()],
         ),
-        None => engineer::repair::decide(&a.problems, role, rate),
+        None => engineer::repair::decide(&a.problems, a.bleed.as_ref(), role, rate),
     };
     progress.stage("repairing", 1);
     let spool = &stem.spool;

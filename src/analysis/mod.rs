@@ -1,6 +1,7 @@
 //! Measuring: what the engineer hears. Nothing here changes audio.
 
 pub mod activity;
+pub mod bleed;
 pub mod loudness;
 pub mod masking;
 pub mod onset;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::io::spool::Spool;
 use activity::Activity;
+use bleed::{Bleed, BleedMeter};
 use loudness::{CURVE_STEP_S, Loudness, LoudnessMeter};
 use onset::{Onset, OnsetMeter};
 use problems::{Problems, ProblemsMeter};
@@ -53,6 +55,10 @@ pub struct TrackAnalysis {
     /// Role guessed from the audio alone; `None` for silence.
     #[serde(default)]
     pub role_guess: Option<RoleGuess>,
+    /// Bleed between the track's own hits (acted on for close drum mics only); `None`
+    /// when the track has too few strokes to tell.
+    #[serde(default)]
+    pub bleed: Option<Bleed>,
 }
 
 /// Measures one decoded track, reading it in blocks.
@@ -61,12 +67,14 @@ pub fn analyze_track(spool: &Spool, rate: u32) -> std::io::Result<TrackAnalysis>
     let mut spectrum = SpectrumMeter::new(spool.channels(), rate);
     let mut problems = ProblemsMeter::new(spool.channels(), rate);
     let mut onset = OnsetMeter::new(spool.channels(), rate);
+    let mut bleed = BleedMeter::new(spool.channels(), rate);
     let mut blocks = spool.blocks(BLOCK);
     while let Some(block) = blocks.next_block()? {
         meter.push(block);
         spectrum.push(block);
         problems.push(block);
         onset.push(block);
+        bleed.push(block);
     }
     let loudness = meter.finish()?;
     let duration_s = spool.frames() as f64 / rate.max(1) as f64;
@@ -81,6 +89,7 @@ pub fn analyze_track(spool: &Spool, rate: u32) -> std::io::Result<TrackAnalysis>
         tempo: tempo::estimate(&onset.flux, onset.hop_s)?,
         onset,
         role_guess: None,
+        bleed: bleed.finish(),
     };
     a.role_guess = role::guess(&a)?;
     Ok(a)

@@ -84,7 +84,12 @@ pub fn plan(tracks: &[TrackInput<'_>], relations: &[Relation], sample_rate: u32)
     let alignments = repair::align(relations, &roles);
     let mut repairs = Vec::with_capacity(tracks.len());
     for ((t, &role), aligned) in tracks.iter().zip(&roles).zip(&alignments) {
-        let (mut r, notes) = repair::decide(&t.analysis.problems, role, sample_rate);
+        let (mut r, notes) = repair::decide(
+            &t.analysis.problems,
+            t.analysis.bleed.as_ref(),
+            role,
+            sample_rate,
+        );
         warnings.extend(notes.into_iter().map(|n| format!("{}: {n}", t.name)));
         r.delay_samples = aligned.delay_samples;
         let mut moves = Vec::new();

@@ -2,10 +2,11 @@
 //! Nothing is switched on for a problem that was not found, so a clean stem passes
 //! through the strip bit for bit.
 
+use crate::analysis::bleed::Bleed;
 use crate::analysis::problems::{Problems, STEADY_FLOOR_SHARE};
 use crate::analysis::relation::Relation;
 use crate::engineer::roles::Role;
-use crate::session::{DeclipRepair, DenoiseRepair, HumRepair, Repair};
+use crate::session::{DeclipRepair, DenoiseRepair, GateRepair, HumRepair, Repair};
 
 /// Lowest rumble high-pass, Hz: kick and bass keep everything above it.
 const LOW_ROLE_HIGHPASS_HZ: f64 = 25.0;
@@ -46,14 +47,42 @@ const MAX_DECLIP_RUN_S: f64 = 0.0033;
 /// rock_anthem and slow_burn at 9 and 12 dB); none longer was measured.
 const MAX_DRUM_DECLIP_RUN_S: f64 = 0.006;
 
-/// The repairs for a track of `role` with `problems` measured at `rate` Hz, and a line per
-/// repair saying what was found and what is done about it.
+/// How far the gate lowers bleed between hits, dB: an expander's worth, not a mute, so the
+/// kit keeps its air between the hits while the close mic stops smearing the other drums
+/// (and their timing against the overheads).
+const GATE_RANGE_DB: f64 = 15.0;
+/// Gate opening time, ms (looked ahead twice this, so a hit's first transient passes whole).
+const GATE_ATTACK_MS: f64 = 1.0;
+/// Gate hold, as a share of the hits' measured 12 dB decay, and its limits, ms: the gate
+/// closes once a hit has fallen under the loudest bleed, where its tail is masked anyway.
+const GATE_HOLD_SHARE: f64 = 0.1;
+const GATE_HOLD_MS: (f64, f64) = (5.0, 50.0);
+/// Gate release time constant as a share of the hits' 12 dB decay time, and its limits,
+/// ms: half the hit's own time constant (12 dB is 1.38 of them), so the tail fades three
+/// times as fast as it rings, not cut, and the gate is down by the time the next bleed
+/// comes (a kick's 350 ms to the off-beat snare: 15 dB down in `bleed_on_a_kick_…`; a
+/// whole time constant left it 12).
+const GATE_RELEASE_SHARE: f64 = 0.36;
+const GATE_RELEASE_MS: (f64, f64) = (10.0, 150.0);
+
+/// Whether `role` is a close drum mic, the tracks a gate against bleed is for.
+pub fn is_close_drum_mic(role: Role) -> bool {
+    matches!(role, Role::Kick | Role::Snare | Role::Tom)
+}
+
+/// The repairs for a track of `role` with `problems` (and `bleed`, when measured) found at
+/// `rate` Hz, and a line per repair saying what was found and what is done about it.
 ///
 /// Clicks are left to the user (`mixwright analyze` lists them; a session's
 /// `repair.declick` rebuilds them): the detector also fires on clean percussive material
 /// (41 of the 85 clean benchmark stems), and rebuilding there would change music that
 /// needed nothing, so it is neither done nor warned about here.
-pub fn decide(problems: &Problems, role: Role, rate: u32) -> (Repair, Vec<String>) {
+pub fn decide(
+    problems: &Problems,
+    bleed: Option<&Bleed>,
+    role: Role,
+    rate: u32,
+) -> (Repair, Vec<String>) {
     let mut r = Repair::default();
     let mut notes = Vec::new();
     let max_run_s = if matches!(
@@ -149,6 +178,26 @@ pub fn decide(problems: &Problems, role: Role, rate: u32) -> (Repair, Vec<String
             ));
         }
     }
+    if let Some(b) = bleed
+        && b.found
+        && is_close_drum_mic(role)
+    {
+        let gate = GateRepair {
+            threshold_db: b.threshold_dbfs,
+            hysteresis_db: b.hysteresis_db,
+            range_db: GATE_RANGE_DB,
+            attack_ms: GATE_ATTACK_MS,
+            hold_ms: (GATE_HOLD_SHARE * b.decay_ms).clamp(GATE_HOLD_MS.0, GATE_HOLD_MS.1),
+            release_ms: (GATE_RELEASE_SHARE * b.decay_ms)
+                .clamp(GATE_RELEASE_MS.0, GATE_RELEASE_MS.1),
+        };
+        notes.push(format!(
+            "bleed at {:.1} dBFS between hits at {:.1} dBFS: gated at {:.1} dBFS, \
+             {GATE_RANGE_DB:.0} dB down between hits",
+            b.bleed_dbfs, b.hit_dbfs, gate.threshold_db
+        ));
+        r.gate = Some(gate);
+    }
     (r, notes)
 }
 
@@ -237,10 +286,12 @@ mod tests {
     use super::*;
     use crate::analysis::activity::Segment;
     use crate::analysis::problems::{Clicks, Clipping, Hum, HumLine, NoiseFloor};
+    use crate::console::strip::RepairChain;
+    use crate::dsp::testsig::{Rng, kick_and_snare_bleed, spool, to_f32, to_f64};
 
     #[test]
     fn nothing_found_nothing_done() {
-        let (r, notes) = decide(&Problems::default(), Role::Guitar, 44_100);
+        let (r, notes) = decide(&Problems::default(), None, Role::Guitar, 44_100);
         assert!(r.is_off() && notes.is_empty());
     }
 
@@ -260,7 +311,7 @@ mod tests {
             }),
             ..Problems::default()
         };
-        let (r, _) = decide(&p, Role::Bass, 44_100);
+        let (r, _) = decide(&p, None, Role::Bass, 44_100);
         assert_eq!(
             r.hum,
             Some(HumRepair {
@@ -289,7 +340,7 @@ mod tests {
             }),
             ..Problems::default()
         };
-        let (r, notes) = decide(&p, Role::LeadVocal, 44_100);
+        let (r, notes) = decide(&p, None, Role::LeadVocal, 44_100);
         let d = r.denoise.unwrap();
         assert_eq!((d.reduction_db, d.profile_s), (20.0, vec![[1.0, 2.5]]));
         assert_eq!(r.declip, Some(DeclipRepair { rail: 1.0 }));
@@ -319,7 +370,7 @@ mod tests {
             }),
             ..Problems::default()
         };
-        let (r, notes) = decide(&p, Role::Pad, 44_100);
+        let (r, notes) = decide(&p, None, Role::Pad, 44_100);
         assert!(r.is_off(), "{r:?}");
         assert_eq!(notes.len(), 2, "{notes:?}");
         // Just over the limits both are repaired.
@@ -330,7 +381,7 @@ mod tests {
         if let Some(n) = p.noise.as_mut() {
             n.snr_db = 5.7;
         }
-        let (r, _) = decide(&p, Role::Pad, 44_100);
+        let (r, _) = decide(&p, None, Role::Pad, 44_100);
         assert!(r.hum.is_some() && r.denoise.is_some(), "{r:?}");
     }
 
@@ -349,7 +400,7 @@ mod tests {
                 }),
                 ..Problems::default()
             };
-            decide(&p, Role::Guitar, 44_100)
+            decide(&p, None, Role::Guitar, 44_100)
                 .0
                 .denoise
                 .map(|d| d.reduction_db)
@@ -380,20 +431,114 @@ mod tests {
             ..Problems::default()
         };
         // 145 samples is 3.3 ms at 44.1 kHz, 3.0 ms at 48 kHz.
-        let (r, notes) = decide(&clipped(146), Role::Bass, 44_100);
+        let (r, notes) = decide(&clipped(146), None, Role::Bass, 44_100);
         assert!(r.is_off(), "{r:?}");
         assert_eq!(notes.len(), 1);
         assert!(notes[0].contains("too long to rebuild"));
-        assert!(decide(&clipped(145), Role::Bass, 44_100).0.declip.is_some());
-        assert!(decide(&clipped(146), Role::Bass, 48_000).0.declip.is_some());
-        // A drum's runs are rebuilt up to 6 ms (264 samples at 44.1 kHz).
-        assert!(decide(&clipped(264), Role::Kick, 44_100).0.declip.is_some());
         assert!(
-            decide(&clipped(265), Role::Snare, 44_100)
+            decide(&clipped(145), None, Role::Bass, 44_100)
+                .0
+                .declip
+                .is_some()
+        );
+        assert!(
+            decide(&clipped(146), None, Role::Bass, 48_000)
+                .0
+                .declip
+                .is_some()
+        );
+        // A drum's runs are rebuilt up to 6 ms (264 samples at 44.1 kHz).
+        assert!(
+            decide(&clipped(264), None, Role::Kick, 44_100)
+                .0
+                .declip
+                .is_some()
+        );
+        assert!(
+            decide(&clipped(265), None, Role::Snare, 44_100)
                 .0
                 .declip
                 .is_none()
         );
+    }
+
+    /// Measures `x` (mono, 48 kHz) for bleed as the analysis does.
+    fn bleed_of(x: &[f64]) -> Option<Bleed> {
+        let mut m = crate::analysis::bleed::BleedMeter::new(1, 48_000);
+        for block in to_f32(x).chunks(4096) {
+            m.push(block);
+        }
+        m.finish()
+    }
+
+    #[test]
+    fn bleed_on_a_kick_is_gated_between_hits_and_the_hits_kept() {
+        const RATE: f64 = 48_000.0;
+        let (kick, bleed) = kick_and_snare_bleed(&mut Rng(0x6a7e), 20.0, RATE, 20.0);
+        let x: Vec<f64> = kick.iter().zip(&bleed).map(|(a, b)| a + b).collect();
+        let found = bleed_of(&x);
+        let (r, notes) = decide(&Problems::default(), found.as_ref(), Role::Kick, 48_000);
+        let gate = r.gate.clone().expect("gate on");
+        assert!(notes.iter().any(|n| n.contains("bleed")), "{notes:?}");
+        // Not on a role that is not a close drum mic, nor where nothing was found.
+        assert!(
+            decide(&Problems::default(), found.as_ref(), Role::Overhead, 48_000)
+                .0
+                .is_off()
+        );
+        let alone = bleed_of(&kick);
+        assert!(
+            decide(&Problems::default(), alone.as_ref(), Role::Kick, 48_000)
+                .0
+                .is_off()
+        );
+        // Played as the console plays it (latency compensated).
+        let stem = spool(&to_f32(&x), 1);
+        let mut chain = RepairChain::new(&r, &stem, 48_000).unwrap().unwrap();
+        let mut y = vec![0.0f32; x.len()];
+        for (k, block) in y.chunks_mut(4096).enumerate() {
+            chain.read(&stem, (k * 4096) as u64, block).unwrap();
+        }
+        let y = to_f64(&y);
+        // The gate is a gain: what it did to the bleed and to the kick apart is that gain
+        // (output over input, where the input is not near a zero crossing) times each.
+        let gain: Vec<f64> = y
+            .iter()
+            .zip(&x)
+            .map(|(o, i)| if i.abs() > 1e-4 { o / i } else { f64::NAN })
+            .collect();
+        assert!(
+            gain.iter()
+                .all(|g| g.is_nan() || (-1e-3..=1.0 + 1e-3).contains(g))
+        );
+        // Between hits: where the bleed is 10 dB over the kick (its tail and hiss).
+        let between: Vec<usize> = (0..x.len())
+            .filter(|&i| !gain[i].is_nan() && bleed[i].powi(2) > 10.0 * kick[i].powi(2))
+            .collect();
+        assert!(between.len() > x.len() / 20, "{}", between.len());
+        let e = |v: &[f64], idx: &[usize]| idx.iter().map(|&i| v[i] * v[i]).sum::<f64>();
+        let gated: Vec<f64> = bleed.iter().zip(&gain).map(|(b, g)| b * g).collect();
+        let drop = 10.0 * (e(&bleed, &between) / e(&gated, &between)).log10();
+        assert!(drop >= 12.0, "bleed lowered by {drop:.1} dB ({gate:?})");
+        // Each hit: its first 200 ms keep their energy (the gate's gain on the kick alone)
+        // and peak within 1 dB.
+        let period = (0.5 * RATE) as usize;
+        for start in (0..x.len() - period)
+            .step_by(period)
+            .map(|s| s + (0.1 * RATE) as usize)
+        {
+            let w: Vec<usize> = (start..start + (0.2 * RATE) as usize)
+                .filter(|&i| !gain[i].is_nan())
+                .collect();
+            let kept: Vec<f64> = kick.iter().zip(&gain).map(|(k, g)| k * g).collect();
+            let energy = 10.0 * (e(&kept, &w) / e(&kick, &w)).log10();
+            let peak = |v: &[f64]| w.iter().fold(0.0f64, |m, &i| m.max(v[i].abs()));
+            let peak_db = 20.0 * (peak(&y) / peak(&x)).log10();
+            assert!(
+                energy.abs() < 1.0 && peak_db.abs() < 1.0,
+                "hit at {start}: energy {energy:.2} dB, peak {peak_db:.2} dB ({gate:?})"
+            );
+        }
     }
 
     fn related(a: usize, b: usize, correlation: f64, lag_samples: i64) -> Relation {
