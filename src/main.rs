@@ -97,7 +97,7 @@ enum Command {
         jobs: Option<usize>,
     },
     /// Find and fix what is wrong with one recording (DC, rumble, hum, noise, clicks,
-    /// clipping); writes the repaired file.
+    /// clipping, bleed on close drum mics); writes the repaired file.
     Repair {
         /// The recording.
         file: PathBuf,
