@@ -359,6 +359,19 @@ impl MaskingModel {
         playback_spl: f64,
         criterion: &AudibilityCriterion,
     ) -> Result<Vec<TrackAudibility>, MaskingError> {
+        self.audibility_with_eq(gains_db, &[], playback_spl, criterion)
+    }
+
+    /// [`MaskingModel::audibility`] with each track's static EQ as well: `eq_db[i][b]` is
+    /// the power gain of track `i`'s EQ at third-octave band `b`, dB. A track with no row
+    /// (or an empty one) is flat.
+    pub fn audibility_with_eq(
+        &self,
+        gains_db: &[f64],
+        eq_db: &[Vec<f64>],
+        playback_spl: f64,
+        criterion: &AudibilityCriterion,
+    ) -> Result<Vec<TrackAudibility>, MaskingError> {
         if gains_db.len() != self.tracks() {
             return Err(MaskingError::GainCount {
                 expected: self.tracks(),
@@ -371,7 +384,23 @@ impl MaskingModel {
         if !(0.0..=120.0).contains(&playback_spl) {
             return Err(MaskingError::PlaybackLevel(playback_spl));
         }
-        let gains: Vec<f64> = gains_db.iter().map(|g| 10f64.powf(g / 10.0)).collect();
+        if let Some((i, &g)) = eq_db
+            .iter()
+            .enumerate()
+            .flat_map(|(i, row)| row.iter().map(move |g| (i, g)))
+            .find(|(_, g)| !g.is_finite())
+        {
+            return Err(MaskingError::Gain { track: i, value: g });
+        }
+        // Per track and band: the power gain of its fader and EQ together.
+        let gains: Vec<[f64; BANDS]> = gains_db
+            .iter()
+            .enumerate()
+            .map(|(i, g)| {
+                let row = eq_db.get(i).map_or(&[][..], |r| r.as_slice());
+                std::array::from_fn(|b| 10f64.powf((g + row.get(b).copied().unwrap_or(0.0)) / 10.0))
+            })
+            .collect();
         // First pass: the level of the mix in each frame, for the calibration.
         let mut mix_levels = Vec::with_capacity(self.frames);
         let mut reader = BlockReader::new(self);
@@ -426,7 +455,7 @@ impl MaskingModel {
             states
                 .par_iter_mut()
                 .enumerate()
-                .for_each(|(i, st)| ctx.block(i, gains[i] as f32, st, block));
+                .for_each(|(i, st)| ctx.block(i, &gains[i].map(|g| g as f32), st, block));
         }
         Ok(states.into_iter().map(TrackState::finish).collect())
     }
@@ -464,7 +493,7 @@ impl<'a> BlockReader<'a> {
     }
 
     /// Loads the next block; `false` when done.
-    fn next_block(&mut self, gains: &[f64]) -> Result<bool, MaskingError> {
+    fn next_block(&mut self, gains: &[[f64; BANDS]]) -> Result<bool, MaskingError> {
         let start = self.start + self.len;
         if start >= self.model.frames {
             return Ok(false);
@@ -480,8 +509,10 @@ impl<'a> BlockReader<'a> {
                     track: i,
                     message: err.to_string(),
                 })?;
-            for (m, &x) in mix.iter_mut().zip(&e[..n]) {
-                *m += gains[i] * x as f64;
+            for (m, f) in mix.chunks_exact_mut(BANDS).zip(e[..n].chunks_exact(BANDS)) {
+                for ((m, &x), g) in m.iter_mut().zip(f).zip(&gains[i]) {
+                    *m += g * x as f64;
+                }
             }
         }
         self.start = start;
@@ -543,8 +574,8 @@ impl TrackState {
 }
 
 impl Evaluation<'_> {
-    /// Track `i` at `gain` over the frames of the block `r` holds.
-    fn block(&self, i: usize, gain: f32, st: &mut TrackState, r: &BlockReader) {
+    /// Track `i` at `gain` (per band) over the frames of the block `r` holds.
+    fn block(&self, i: usize, gain: &[f32; BANDS], st: &mut TrackState, r: &BlockReader) {
         let m = self.model;
         let (start, mix_block, own_block) = (r.start, &r.mix, &r.energy[i]);
         let mut masker = [0.0f32; BANDS];
@@ -554,7 +585,7 @@ impl Evaluation<'_> {
             let own = &own_block[k * BANDS..(k + 1) * BANDS];
             let mix = &mix_block[k * BANDS..(k + 1) * BANDS];
             for b in 0..BANDS {
-                masker[b] = (mix[b] - (gain * own[b]) as f64).max(0.0) as f32;
+                masker[b] = (mix[b] - (gain[b] * own[b]) as f64).max(0.0) as f32;
             }
             excitation.fill(0.0);
             for (j, &mj) in masker.iter().enumerate() {
@@ -569,7 +600,7 @@ impl Evaluation<'_> {
             }
             let (mut heard, mut total) = (0.0f32, 0.0f32);
             for b in 0..BANDS {
-                let target = gain * own[b];
+                let target = gain[b] * own[b];
                 let sensation = fast_db(target / self.quiet[b]);
                 if sensation <= 0.0 {
                     continue;

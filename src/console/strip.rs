@@ -225,10 +225,21 @@ impl ChannelStrip {
     /// above what the rate holds is left out (the session validates against 0.45·rate).
     pub fn new(strip: &Strip, channels: usize, rate: u32) -> Self {
         let fs = f64::from(rate);
-        let bells = strip
+        // The static bells are bells held at one gain; then the keyed ones.
+        let fixed = strip.eq.iter().map(|b| {
+            let gain = [GainPoint {
+                time_s: 0.0,
+                gain_db: b.gain_db,
+            }];
+            (b.freq_hz, b.q, curve(&gain, fs))
+        });
+        let keyed = strip
             .dynamic_eq
             .iter()
-            .filter_map(|b| AutomatedBell::new(channels, fs, b.freq_hz, b.q, curve(&b.points, fs)))
+            .map(|b| (b.freq_hz, b.q, curve(&b.points, fs)));
+        let bells = fixed
+            .chain(keyed)
+            .filter_map(|(f, q, gain)| AutomatedBell::new(channels, fs, f, q, gain))
             .collect();
         let automation = curve(&strip.automation, fs);
         let sign = if strip.polarity_inverted { -1.0 } else { 1.0 };
@@ -462,5 +473,35 @@ mod tests {
         s.mix_into(&mut input[..6].to_vec(), &mut parts[..6], None);
         s.mix_into(&mut input[6..].to_vec(), &mut parts[6..], None);
         assert_eq!(parts, whole);
+    }
+
+    #[test]
+    fn a_static_bell_cuts_its_band_by_its_gain_and_leaves_the_rest() {
+        use crate::dsp::testsig::{sine, to_f32, tone_power};
+        use crate::session::Bell;
+        let rate = 48_000.0;
+        let strip = Strip {
+            eq: vec![Bell {
+                freq_hz: 1000.0,
+                q: 1.0,
+                gain_db: -6.0,
+            }],
+            ..Strip::default()
+        };
+        for (freq, want_db) in [(1000.0, -6.0), (100.0, -0.1), (10_000.0, -0.1)] {
+            let x = sine(48_000, rate, freq, 0.5, 0.0);
+            let mut bus = vec![0.0f32; 2 * x.len()];
+            ChannelStrip::new(&strip, 1, 48_000).mix_into(&mut to_f32(&x), &mut bus, None);
+            let left: Vec<f64> = bus.iter().step_by(2).map(|&v| f64::from(v)).collect();
+            // Skip the filter's start; the mono pan law puts −3 dB on each side.
+            let got = 10.0
+                * (tone_power(&left[4800..], rate, freq) / tone_power(&x[4800..], rate, freq))
+                    .log10()
+                + 3.0103;
+            assert!(
+                (got - want_db).abs() < 0.15,
+                "{freq} Hz: {got:.2} dB, want {want_db}"
+            );
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The decisions, one file per domain. The engineer reads the analysis and writes a
 //! session; it renders audio only to try a decision.
 
+pub mod frequency;
 pub mod level;
 pub mod master;
 pub mod playback;
@@ -191,6 +192,35 @@ pub fn decide(
         faders[lead].db += words.lead_fader_db;
         ride[lead] = words.ride;
     }
+    // The static unmasking EQ, with the lead's level settled by the words model.
+    let unmask = frequency::decide(
+        &tracks
+            .iter()
+            .zip(&roles)
+            .zip(faders.iter().zip(&places))
+            .zip(&frames)
+            .map(
+                |(((t, &role), (fader, place)), &frames)| frequency::UnmaskTrack {
+                    role,
+                    frames,
+                    gain_db: (!fader.mute)
+                        .then(|| fader.db + place.makeup_db + pan_power_db(place, t.channels)),
+                },
+            )
+            .collect::<Vec<_>>(),
+    );
+    if unmask.eq.iter().any(|e| !e.is_empty()) {
+        warnings.push(format!(
+            "unmasking EQ: tracks unmasked in {:.0} % of their playing frames loud, {:.0} % quiet (before: {:.0} %, {:.0} %)",
+            100.0 * unmask.after[0],
+            100.0 * unmask.after[1],
+            100.0 * unmask.before[0],
+            100.0 * unmask.before[1]
+        ));
+    }
+    for (f, m) in faders.iter_mut().zip(&unmask.makeup_db) {
+        f.db += m;
+    }
     let gains: Vec<Option<f64>> = faders
         .iter()
         .zip(&places)
@@ -205,10 +235,14 @@ pub fn decide(
         .zip(places.into_iter().zip(checks))
         .zip(repairs.into_iter().zip(inverted))
         .zip(words.duck.into_iter().zip(ride))
+        .zip(unmask.eq)
         .map(
             |(
-                ((((t, role), fader), (place, check)), (repair, polarity_inverted)),
-                (dynamic_eq, automation),
+                (
+                    ((((t, role), fader), (place, check)), (repair, polarity_inverted)),
+                    (dynamic_eq, automation),
+                ),
+                eq,
             )| {
                 if let Some(note) = &fader.note {
                     warnings.push(format!("{}: {note}", t.name));
@@ -237,6 +271,7 @@ pub fn decide(
                         polarity_inverted,
                         repair,
                         bass_harmonics: check.harmonics,
+                        eq,
                         dynamic_eq,
                         automation,
                         ..Strip::default()

@@ -69,6 +69,10 @@ pub struct Strip {
     /// repairs); absent when off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bass_harmonics: Option<BassHarmonics>,
+    /// Static EQ, after the repairs and before the dynamic EQ: broad cuts where this track
+    /// masks others that would otherwise go unheard. Absent when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub eq: Vec<Bell>,
     /// Keyed dynamic EQ, after the repairs: bells whose gain moves over time (cuts of the
     /// bands where this track masks the lead while the lead sings). Absent when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -86,6 +90,18 @@ pub struct GainPoint {
     /// Time from the start of the song, seconds.
     pub time_s: f64,
     /// Gain at that time, dB.
+    pub gain_db: f64,
+}
+
+/// A bell of the static EQ: the standard peaking filter, as
+/// [`crate::dsp::automation::AutomatedBell`] plays it at a constant gain.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Bell {
+    /// Centre frequency, Hz.
+    pub freq_hz: f64,
+    /// Quality factor (centre over bandwidth).
+    pub q: f64,
+    /// Gain at the centre, dB (negative: a cut).
     pub gain_db: f64,
 }
 
@@ -209,6 +225,7 @@ impl Default for Strip {
             mute: false,
             repair: Repair::default(),
             bass_harmonics: None,
+            eq: Vec::new(),
             dynamic_eq: Vec::new(),
             automation: Vec::new(),
         }
@@ -340,6 +357,13 @@ impl Session {
                     ("repair.gate.release_ms", g.release_ms, 1.0, 5000.0),
                 ]);
             }
+            for b in &s.eq {
+                checks.extend([
+                    ("eq.freq_hz", b.freq_hz, 20.0, 20_000.0f64.min(nyquist)),
+                    ("eq.q", b.q, 0.1, 20.0),
+                    ("eq.gain_db", b.gain_db, -24.0, 12.0),
+                ]);
+            }
             for b in &s.dynamic_eq {
                 checks.push((
                     "dynamic_eq.freq_hz",
@@ -417,6 +441,11 @@ mod tests {
                 source: "/stems/guitar.wav".into(),
                 role: Role::Guitar,
                 strip: Strip {
+                    eq: vec![Bell {
+                        freq_hz: 250.0,
+                        q: 1.0,
+                        gain_db: -4.0,
+                    }],
                     dynamic_eq: vec![DynamicBell {
                         freq_hz: 2000.0,
                         q: 1.4,
@@ -444,11 +473,13 @@ mod tests {
         // A session written before automation existed: none, same as before.
         let mut old: serde_json::Value = serde_json::from_str(&text).unwrap();
         let strip = old["tracks"][0]["strip"].as_object_mut().unwrap();
+        strip.remove("eq");
         strip.remove("dynamic_eq");
         strip.remove("automation");
         let old = Session::parse(&old.to_string(), Path::new("/s.json")).unwrap();
         assert!(old.tracks[0].strip.automation.is_empty());
         assert!(old.tracks[0].strip.dynamic_eq.is_empty());
+        assert!(old.tracks[0].strip.eq.is_empty());
     }
 
     #[test]
@@ -464,5 +495,8 @@ mod tests {
         let mut s = session();
         s.tracks[0].strip.dynamic_eq[0].freq_hz = 21_000.0;
         assert!(s.validate().unwrap_err().contains("dynamic_eq.freq_hz"));
+        let mut s = session();
+        s.tracks[0].strip.eq[0].gain_db = -30.0;
+        assert!(s.validate().unwrap_err().contains("eq.gain_db = -30"));
     }
 }
