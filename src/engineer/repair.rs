@@ -76,6 +76,7 @@ pub fn decide(problems: &Problems, role: Role, rate: u32) -> (Repair, Vec<String
     } else if let Some(c) = &problems.clipping {
         r.declip = Some(DeclipRepair {
             rail: f64::from(c.rail),
+            method: Default::default(),
         });
         notes.push(format!(
             "clipping ({} runs, {} samples, longest {}): rebuilt above the rail {:.4}",
@@ -292,7 +293,13 @@ mod tests {
         let (r, notes) = decide(&p, Role::LeadVocal, 44_100);
         let d = r.denoise.unwrap();
         assert_eq!((d.reduction_db, d.profile_s), (20.0, vec![[1.0, 2.5]]));
-        assert_eq!(r.declip, Some(DeclipRepair { rail: 1.0 }));
+        assert_eq!(
+            r.declip,
+            Some(DeclipRepair {
+                rail: 1.0,
+                method: Default::default()
+            })
+        );
         assert!(r.hum.is_none() && r.highpass_hz.is_none());
         assert_eq!(notes.len(), 2);
     }
