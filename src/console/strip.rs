@@ -46,7 +46,7 @@ pub struct RepairChain {
 fn front_blocks(r: &Repair, channels: usize, rate: f64) -> Vec<Block> {
     let mut blocks: Vec<Block> = Vec::new();
     if let Some(d) = &r.declip {
-        blocks.push(Box::new(Declipper::new(channels, rate, d.rail)));
+        blocks.push(Box::new(Declipper::new(channels, rate, d.rail, d.method)));
     }
     let hp = |f: f64| Biquad::new(channels, rate, BiquadKind::butterworth_high_pass(), f).ok();
     if r.dc
@@ -349,7 +349,10 @@ mod tests {
         let stem = spool(&data, 2);
         // Declip at a rail nothing reaches (latency, no change) plus a 3-sample advance.
         let repair = Repair {
-            declip: Some(DeclipRepair { rail: 1.0 }),
+            declip: Some(DeclipRepair {
+                rail: 1.0,
+                method: Default::default(),
+            }),
             delay_samples: -3.0,
             ..Repair::default()
         };

@@ -11,6 +11,19 @@
 //! sample are averaged (least-squares overlap-add). Unlike an autoregressive fill, the
 //! frame spans several periods of a low note, so long runs on a bass hold together.
 //!
+//! [`DeclipMethod::Ar`] rebuilds each cluster of clipped runs instead by least-squares
+//! autoregressive interpolation (Janssen, Veldhuis & Vries 1986) read as a Gaussian
+//! posterior: each clipped sample is taken at the mean of its posterior restricted to
+//! beyond the rail, so the rebuild is consistent with the clipping. It is about ten times
+//! faster. On the corpus excerpts (DSP alone, SNR gain over the clipped samples) it comes
+//! closer than S-SPADE on short or sparse runs (late_night's snare 5.4 dB against 2.7,
+//! slow_burn's kick 6.3 against 3.1, funk_machine's guitar 11.6 against 7.7) and far less
+//! close on long, dense ones (rock_anthem's kick 0.4 against 6.9, acoustic_porch's guitar
+//! 2.1 against 12.2). So it is the user's choice, not the default: no reference-free test
+//! found yet tells the cases apart (clipping again 2, 6 or 10 dB lower and scoring each
+//! method on the samples that hides chose worse than S-SPADE on rock_anthem's kick at
+//! every level).
+//!
 //! Unclipped samples pass through bit-exact; rebuilt samples lie between the rail and
 //! [`MAX_OVER`] times it, with the clipped sample's sign. The rebuilt peaks exceed full
 //! scale; the strip's later gain stages (and the master's limiter) bring the level back.
@@ -22,6 +35,7 @@ use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 
 use crate::dsp::Processor;
+use crate::dsp::interpolate::{ORDER, ar_fit, lsar_posterior};
 
 /// Frame length, seconds (rounded to a power of two of samples).
 const FRAME_S: f64 = 0.046;
@@ -39,6 +53,24 @@ const MAX_ROUNDS: usize = 500;
 /// Rebuilt samples stay within this factor of the rail (+18 dB): no real clip hides more,
 /// and it keeps a frame that did not converge from throwing out a wild peak.
 pub const MAX_OVER: f64 = 8.0;
+/// Samples each side of a cluster the AR model is fitted on.
+const AR_CONTEXT: usize = 1024;
+/// Clipped samples closer than this are rebuilt together; the AR fill also sees this many
+/// samples each side (so none of another cluster's).
+const AR_GAP: usize = 2 * ORDER;
+/// Longest cluster rebuilt in one piece (longer ones are cut; bounds the latency).
+const MAX_CLUSTER: usize = 1024;
+
+/// How clipped runs are rebuilt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeclipMethod {
+    /// Sparse in the short-time spectrum (S-SPADE): holds long runs together.
+    #[default]
+    Spade,
+    /// Autoregressive interpolation held beyond the rail: better on short noise-like runs.
+    Ar,
+}
 
 /// Scratch of the per-frame solver.
 struct Solver {
@@ -176,8 +208,8 @@ impl Solver {
     }
 }
 
-/// One channel's history: input samples and, for the clipped ones, the overlap-add sums of
-/// their frame estimates.
+/// One channel's history: input samples, the overlap-add sums of S-SPADE's estimates of
+/// the clipped ones, and (AR method) the output with the rebuilt clusters written in.
 struct Channel {
     /// Input from absolute frame `base` on.
     x: Vec<f64>,
@@ -185,7 +217,11 @@ struct Channel {
     acc: Vec<f64>,
     /// Σ over frames of window².
     wsum: Vec<f64>,
+    /// Output of the AR method.
+    y: Vec<f64>,
     base: i64,
+    /// Every cluster starting below this (absolute) has been rebuilt (AR method).
+    done: i64,
 }
 
 impl Channel {
@@ -194,13 +230,31 @@ impl Channel {
             x: vec![0.0; frame],
             acc: vec![0.0; frame],
             wsum: vec![0.0; frame],
+            y: vec![0.0; frame],
             base: -(frame as i64),
+            done: 0,
         }
+    }
+
+    fn push(&mut self, v: f64) {
+        self.x.push(v);
+        self.y.push(v);
+        self.acc.push(0.0);
+        self.wsum.push(0.0);
+    }
+
+    fn drain(&mut self, n: usize) {
+        for a in [&mut self.x, &mut self.y, &mut self.acc, &mut self.wsum] {
+            a.drain(..n);
+        }
+        self.base += n as i64;
     }
 }
 
-/// A streaming declipper with a latency of one frame (≈ 46 ms).
+/// A streaming declipper. Latency: one frame (≈ 46 ms) with S-SPADE; with the AR method
+/// also the longest cluster and its AR context (≈ 70 ms at 44.1 kHz).
 pub struct Declipper {
+    method: DeclipMethod,
     rail: f64,
     threshold: f64,
     frame: usize,
@@ -218,10 +272,11 @@ impl Declipper {
     /// A declipper for `channels` interleaved channels at `rate` Hz whose clipped samples
     /// sit at ±`rail` (linear, e.g. 1.0, or 32767/32768 for 16-bit); samples within
     /// 0.01 % of the rail count as clipped.
-    pub fn new(channels: usize, rate: f64, rail: f64) -> Self {
+    pub fn new(channels: usize, rate: f64, rail: f64, method: DeclipMethod) -> Self {
         let rail = rail.abs();
         let frame = frame_len(rate);
         let mut d = Declipper {
+            method,
             rail,
             threshold: rail * (1.0 - 1e-4),
             frame,
@@ -242,10 +297,10 @@ impl Declipper {
         self.rebuilt
     }
 
-    /// Runs the solver on every analysis frame that has all its input and holds a clipped
-    /// sample, adding its estimates to the overlap-add sums. Frames depend on the input
-    /// alone, so they are solved in parallel and summed in order (same bytes whatever the
-    /// thread count).
+    /// S-SPADE: runs the solver on every analysis frame that has all its input and holds a
+    /// clipped sample, adding its estimates to the overlap-add sums. Frames depend on the
+    /// input alone, so they are solved in parallel and summed in order (same bytes
+    /// whatever the thread count).
     fn process_frames(&mut self) {
         let n = self.frame;
         let mut jobs = Vec::new();
@@ -279,6 +334,120 @@ impl Declipper {
                 }
             }
         }
+    }
+
+    /// AR method: rebuilds, channel by channel, every cluster of clipped samples whose AR
+    /// context has arrived.
+    fn rebuild_clusters(&mut self) {
+        let limit = self.total - AR_CONTEXT as i64;
+        let (rail, threshold) = (self.rail, self.threshold);
+        for c in &mut self.channels {
+            let mut t = c.done;
+            while t < limit {
+                let i = (t - c.base) as usize;
+                if c.x[i].abs() < threshold {
+                    t += 1;
+                    continue;
+                }
+                let lim = (limit - c.base) as usize;
+                let (start, mut end, mut j) = (i, i, i + 1);
+                while j < lim && j - end <= AR_GAP && j - start < MAX_CLUSTER {
+                    if c.x[j].abs() >= threshold {
+                        end = j;
+                    }
+                    j += 1;
+                }
+                if j - end <= AR_GAP && j - start < MAX_CLUSTER {
+                    break; // not closed yet: wait for more input
+                }
+                rebuild_cluster(c, start, end + 1, rail, threshold);
+                t = c.base + end as i64 + 1;
+            }
+            c.done = t;
+        }
+    }
+}
+
+/// Rebuilds the clipped samples of the cluster `c.x[start..end]` (buffer indices) into
+/// `c.y` by AR interpolation held beyond the rail; where the model cannot be fitted, at
+/// the rail.
+fn rebuild_cluster(c: &mut Channel, start: usize, end: usize, rail: f64, threshold: f64) {
+    let clipped: Vec<usize> = (start..end)
+        .filter(|&k| c.x[k].abs() >= threshold)
+        .collect();
+    // The AR model, fitted on the unclipped samples around.
+    let (flo, fhi) = (
+        start.saturating_sub(AR_CONTEXT),
+        (end + AR_CONTEXT).min(c.x.len()),
+    );
+    let known: Vec<bool> = c.x[flo..fhi].iter().map(|v| v.abs() < threshold).collect();
+    // The fill's window: the cluster and AR_GAP samples each side (clear of other clusters
+    // but where a cluster was cut at MAX_CLUSTER; those samples count as known there).
+    let (lo, hi) = (start - AR_GAP, end + AR_GAP);
+    let missing: Vec<bool> = (lo..hi)
+        .map(|k| (start..end).contains(&k) && c.x[k].abs() >= threshold)
+        .collect();
+    let posterior = ar_fit(&c.x[flo..fhi], &known, ORDER).and_then(|a| {
+        let sigma2 = prediction_error(&c.x[flo..fhi], &known, &a);
+        let (mean, var) = lsar_posterior(&c.x[lo..hi], &missing, &a)?;
+        Some((mean, var, sigma2))
+    });
+    for (n, &k) in clipped.iter().enumerate() {
+        let v = c.x[k];
+        let bound = v.abs().max(rail);
+        let m = posterior.as_ref().map_or(bound, |(mean, var, sigma2)| {
+            let s = (sigma2 * var[n]).max(0.0).sqrt();
+            tail_mean(v.signum() * mean[n], s, bound)
+        });
+        c.y[k] = v.signum() * m.clamp(bound, MAX_OVER * rail);
+    }
+}
+
+/// Mean squared prediction error of the filter `a` over the stretches of `x` where the
+/// whole filter span is `known`.
+fn prediction_error(x: &[f64], known: &[bool], a: &[f64]) -> f64 {
+    let p = a.len() - 1;
+    let (mut sum, mut rows, mut run) = (0.0, 0usize, 0usize);
+    for n in 0..x.len() {
+        run = if known[n] { run + 1 } else { 0 };
+        if run > p {
+            let e: f64 = a.iter().enumerate().map(|(k, &ak)| ak * x[n - k]).sum();
+            sum += e * e;
+            rows += 1;
+        }
+    }
+    if rows > 0 { sum / rows as f64 } else { 0.0 }
+}
+
+/// Mean of a Gaussian of mean `m` and deviation `s` restricted to values ≥ `lo`:
+/// m + s·λ((lo − m)/s), λ the inverse Mills ratio.
+fn tail_mean(m: f64, s: f64, lo: f64) -> f64 {
+    if s.is_nan() || s <= 0.0 {
+        return m.max(lo);
+    }
+    (m + s * inverse_mills((lo - m) / s)).max(lo)
+}
+
+/// φ(a) / Q(a), Q the standard normal's upper tail. Q from the erfc approximation of
+/// Numerical Recipes (§6.2, relative error < 1.2e-7), with the Gaussian factor that φ and
+/// Q share divided out so nothing underflows far in the tail.
+fn inverse_mills(a: f64) -> f64 {
+    let z = a.abs() / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let poly = -1.265_512_23
+        + t * (1.000_023_68
+            + t * (0.374_091_96
+                + t * (0.096_784_18
+                    + t * (-0.186_288_06
+                        + t * (0.278_868_07
+                            + t * (-1.135_203_98
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+    let root_2pi = (2.0 * std::f64::consts::PI).sqrt();
+    // erfc(z) = t·exp(−z² + poly), φ(a) = exp(−z²)/√(2π).
+    if a >= 0.0 {
+        1.0 / (root_2pi * 0.5 * t * poly.exp())
+    } else {
+        (-z * z).exp() / (root_2pi * (1.0 - 0.5 * t * (poly - z * z).exp()))
     }
 }
 
@@ -315,25 +484,28 @@ impl Processor for Declipper {
 
     /// Sets the frame length for `rate` and clears the state.
     fn set_sample_rate(&mut self, rate: f64) {
-        let (ch, rail) = (self.channels.len(), self.rail);
-        *self = Declipper::new(ch, rate, rail);
+        let (ch, rail, method) = (self.channels.len(), self.rail, self.method);
+        *self = Declipper::new(ch, rate, rail, method);
     }
 
     fn process(&mut self, block: &mut [f32]) {
         let nch = self.channels.len();
         let frames = block.len() / nch;
-        let out_start = self.total - self.frame as i64;
+        let out_start = self.total - self.latency() as i64;
         for frame in block.chunks_exact(nch) {
             for (c, &v) in self.channels.iter_mut().zip(frame) {
-                c.x.push(if v.is_finite() { f64::from(v) } else { 0.0 });
-                c.acc.push(0.0);
-                c.wsum.push(0.0);
+                c.push(if v.is_finite() { f64::from(v) } else { 0.0 });
             }
         }
         self.total += frames as i64;
-        self.process_frames();
-        // Every frame covering an output sample has been processed: the last output is
-        // `total − 1 − frame`, and the next frame starts after `total − frame`.
+        match self.method {
+            DeclipMethod::Spade => self.process_frames(),
+            DeclipMethod::Ar => self.rebuild_clusters(),
+        }
+        // S-SPADE: every frame covering an output sample has been processed (the last
+        // output is `total − 1 − frame`, and the next frame starts after `total − frame`).
+        // AR: the latency covers the longest cluster, its gap and its context, so every
+        // output sample's cluster has been rebuilt.
         let (rail, threshold) = (self.rail, self.threshold);
         for (i, out) in block.chunks_exact_mut(nch).enumerate() {
             let t = out_start + i as i64;
@@ -344,7 +516,12 @@ impl Processor for Declipper {
                 }
                 let j = (t - c.base) as usize;
                 let v = c.x[j];
-                *o = if v.abs() >= threshold && c.wsum[j] > 0.0 {
+                *o = if v.abs() < threshold {
+                    v as f32
+                } else if self.method == DeclipMethod::Ar {
+                    self.rebuilt += 1;
+                    c.y[j] as f32
+                } else if c.wsum[j] > 0.0 {
                     self.rebuilt += 1;
                     let est = c.acc[j] / c.wsum[j];
                     let bound = v.abs().max(rail);
@@ -358,21 +535,25 @@ impl Processor for Declipper {
                 };
             }
         }
-        // Keep what the next frame and the next output need.
-        let keep = self.next_frame.min(out_start + frames as i64);
+        // Keep what the next frame, the next cluster's AR context and the next output need.
+        let next_out = out_start + frames as i64;
         for c in &mut self.channels {
+            let keep = match self.method {
+                DeclipMethod::Spade => self.next_frame.min(next_out),
+                DeclipMethod::Ar => next_out.min(c.done) - (AR_CONTEXT + AR_GAP) as i64,
+            };
             let drop = (keep - c.base).max(0) as usize;
             if drop > 4 * self.frame {
-                c.x.drain(..drop);
-                c.acc.drain(..drop);
-                c.wsum.drain(..drop);
-                c.base += drop as i64;
+                c.drain(drop);
             }
         }
     }
 
     fn latency(&self) -> usize {
-        self.frame
+        match self.method {
+            DeclipMethod::Spade => self.frame,
+            DeclipMethod::Ar => AR_CONTEXT + MAX_CLUSTER + AR_GAP + 2,
+        }
     }
 }
 
@@ -428,7 +609,11 @@ mod tests {
     /// Runs a mono declipper over `x`, padded by its latency, and returns the output lined
     /// up with `x`.
     fn declip(x: &[f64], rail: f64, block: usize) -> (Vec<f64>, u64) {
-        let mut d = Declipper::new(1, RATE, rail);
+        declip_by(x, rail, block, DeclipMethod::Spade)
+    }
+
+    fn declip_by(x: &[f64], rail: f64, block: usize, method: DeclipMethod) -> (Vec<f64>, u64) {
+        let mut d = Declipper::new(1, RATE, rail, method);
         let mut padded = x.to_vec();
         padded.extend(std::iter::repeat_n(0.0, d.latency()));
         let y = run(&mut d, &padded, block);
@@ -499,7 +684,8 @@ mod tests {
                 }
             }
             let block = 1 + (1000.0 * (0.5 * (rng.uniform() + 1.0))) as usize;
-            let (y, rebuilt) = declip(&x, rail, block);
+            let method = [DeclipMethod::Spade, DeclipMethod::Ar][round % 2];
+            let (y, rebuilt) = declip_by(&x, rail, block, method);
             let threshold = rail * (1.0 - 1e-4);
             let clipped = x.iter().filter(|v| v.abs() >= threshold).count();
             assert!(clipped > 1000, "round {round}: {clipped} clipped");
@@ -520,10 +706,55 @@ mod tests {
     }
 
     #[test]
+    fn ar_method_rebuilds_a_clipped_kick_closer_to_the_original() {
+        // Kicks: a sine sweeping down from 150 to 50 Hz, decaying, with a noisy click on
+        // the attack, every 0.5 s at varying velocity, clipped by 9 dB. The AR rebuild,
+        // held beyond the rail, comes back ≥ 5 dB closer over the clipped samples.
+        let mut rng = Rng(17);
+        let n = (RATE * 3.0) as usize;
+        let mut clean = rng.noise(n, 0.001);
+        let hit = (RATE * 0.5) as usize;
+        for start in (0..n).step_by(hit) {
+            let velocity = 0.7 + 0.3 * rng.uniform().abs();
+            let mut phase = 0.0;
+            for (i, y) in clean.iter_mut().enumerate().skip(start).take(hit) {
+                let t = (i - start) as f64 / RATE;
+                let f = 50.0 + 100.0 * (-t / 0.03).exp();
+                phase += 2.0 * std::f64::consts::PI * f / RATE;
+                *y += velocity * (-t / 0.12).exp() * phase.sin()
+                    + velocity * 0.2 * (-t / 0.004).exp() * rng.gauss();
+            }
+        }
+        let peak = clean.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let gain = 10f64.powf(9.0 / 20.0) / peak;
+        let clean: Vec<f64> = clean.iter().map(|v| v * gain).collect();
+        let clipped: Vec<f64> = clean.iter().map(|v| v.clamp(-1.0, 1.0)).collect();
+        let at: Vec<usize> = (0..n).filter(|&i| clean[i].abs() > 1.0).collect();
+        assert!(at.len() > 300, "{} clipped", at.len());
+        let (y, rebuilt) = declip_by(&clipped, 1.0, 512, DeclipMethod::Ar);
+        let at_rail = clipped.iter().filter(|v| v.abs() >= 1.0 - 1e-4).count();
+        assert_eq!(rebuilt, at_rail as u64);
+        assert!(y.iter().all(|v| v.is_finite()));
+        let before = snr(&clean, &clipped, &at);
+        let after = snr(&clean, &y, &at);
+        eprintln!(
+            "kick, 9 dB: longest run {}, SNR in clipped regions {before:.1} → {after:.1} dB",
+            longest_run(&clean)
+        );
+        assert!(after - before >= 5.0, "{before:.1} → {after:.1} dB");
+    }
+
+    #[test]
     fn unclipped_input_passes_bit_exact_after_the_latency() {
+        for method in [DeclipMethod::Spade, DeclipMethod::Ar] {
+            unclipped_passes(method);
+        }
+    }
+
+    fn unclipped_passes(method: DeclipMethod) {
         let n = 20_000;
         let x: Vec<f64> = music(n, 9, 1.0).iter().map(|v| v * 0.9).collect();
-        let mut d = Declipper::new(2, RATE, 1.0);
+        let mut d = Declipper::new(2, RATE, 1.0, method);
         let latency = d.latency();
         let mut stereo: Vec<f32> = x.iter().flat_map(|&v| [v as f32, -v as f32]).collect();
         stereo.extend(std::iter::repeat_n(0.0, 2 * latency));

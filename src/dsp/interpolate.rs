@@ -8,7 +8,7 @@
 //! The normal equations are banded (bandwidth p), so a gap of m samples costs O(m·p²).
 
 /// Order of the autoregressive model.
-const ORDER: usize = 32;
+pub const ORDER: usize = 32;
 
 /// AR prediction-error filter `[1, a1, …, ap]` of `x` by the covariance method (least
 /// squares over every stretch of p+1 known samples; far less biased on short windows of
@@ -63,45 +63,101 @@ pub fn ar_fit(x: &[f64], known: &[bool], order: usize) -> Option<Vec<f64>> {
 /// `a.len()` samples from both ends of `x`. Returns false if the system could not be
 /// solved (then `x` is unchanged).
 pub fn lsar_fill(x: &mut [f64], missing: &[bool], a: &[f64]) -> bool {
-    let p = a.len() - 1;
-    // Autocorrelation of the filter: the normal matrix away from the window's edges.
-    let ra: Vec<f64> = (0..=p)
-        .map(|d| (0..=p - d).map(|k| a[k] * a[k + d]).sum())
-        .collect();
-    let unknown: Vec<usize> = (0..x.len()).filter(|&i| missing[i]).collect();
-    if unknown.is_empty() {
-        return true;
-    }
-    if unknown[0] < p || *unknown.last().unwrap() + p >= x.len() {
-        return false;
-    }
-    let m = unknown.len();
-    // Banded normal matrix, row i holds M[i][i-p..=i] (lower band).
-    let mut band = vec![0.0; m * (p + 1)];
-    let mut rhs = vec![0.0; m];
-    for (i, &ui) in unknown.iter().enumerate() {
-        for j in i.saturating_sub(p)..=i {
-            let d = ui - unknown[j];
-            if d <= p {
-                band[i * (p + 1) + (p - (i - j))] = ra[d];
-            }
-        }
-        band[i * (p + 1) + p] *= 1.0 + 1e-9;
-        let mut b = 0.0;
-        for j in ui - p..=ui + p {
-            if !missing[j] {
-                b -= ra[ui.abs_diff(j)] * x[j];
-            }
-        }
-        rhs[i] = b;
-    }
-    let Some(sol) = banded_cholesky_solve(&mut band, &mut rhs, m, p) else {
+    let Some(mut sys) = LsarSystem::new(x, missing, a) else {
         return false;
     };
-    for (&ui, v) in unknown.iter().zip(sol) {
+    if sys.unknown.is_empty() {
+        return true;
+    }
+    if !banded_cholesky(&mut sys.band, sys.unknown.len(), sys.p) {
+        return false;
+    }
+    banded_solve(&sys.band, &mut sys.rhs, sys.unknown.len(), sys.p);
+    for (&ui, &v) in sys.unknown.iter().zip(&sys.rhs) {
         x[ui] = v;
     }
     true
+}
+
+/// The LSAR estimate of the samples of `x` marked in `missing` (as [`lsar_fill`], same
+/// conditions) with, for each, its posterior variance per unit prediction-error variance:
+/// under a Gaussian AR model with innovation variance σ², the missing samples given the
+/// known ones are Gaussian with this mean and σ² times this variance
+/// (Godsill & Rayner, §5.2). In the order of the missing samples.
+pub fn lsar_posterior(x: &[f64], missing: &[bool], a: &[f64]) -> Option<(Vec<f64>, Vec<f64>)> {
+    let mut sys = LsarSystem::new(x, missing, a)?;
+    let (m, p) = (sys.unknown.len(), sys.p);
+    if !banded_cholesky(&mut sys.band, m, p) {
+        return None;
+    }
+    banded_solve(&sys.band, &mut sys.rhs, m, p);
+    // diag(M⁻¹) = Σ_k (L⁻¹)_{k,i}²: column i of L⁻¹ is zero above row i.
+    let w = p + 1;
+    let mut var = vec![0.0; m];
+    let mut col = vec![0.0; m];
+    for (i, v) in var.iter_mut().enumerate() {
+        col[i..].fill(0.0);
+        for r in i..m {
+            let mut s = if r == i { 1.0 } else { 0.0 };
+            let k0 = r.saturating_sub(p).max(i);
+            for (k, ck) in col.iter().enumerate().take(r).skip(k0) {
+                s -= sys.band[r * w + (p - (r - k))] * ck;
+            }
+            col[r] = s / sys.band[r * w + p];
+        }
+        *v = col[i..].iter().map(|c| c * c).sum();
+    }
+    Some((sys.rhs, var))
+}
+
+/// The banded normal equations of an LSAR fill: unknowns, lower band, right-hand side.
+struct LsarSystem {
+    unknown: Vec<usize>,
+    band: Vec<f64>,
+    rhs: Vec<f64>,
+    p: usize,
+}
+
+impl LsarSystem {
+    fn new(x: &[f64], missing: &[bool], a: &[f64]) -> Option<LsarSystem> {
+        let p = a.len() - 1;
+        // Autocorrelation of the filter: the normal matrix away from the window's edges.
+        let ra: Vec<f64> = (0..=p)
+            .map(|d| (0..=p - d).map(|k| a[k] * a[k + d]).sum())
+            .collect();
+        let unknown: Vec<usize> = (0..x.len()).filter(|&i| missing[i]).collect();
+        if let (Some(&first), Some(&last)) = (unknown.first(), unknown.last())
+            && (first < p || last + p >= x.len())
+        {
+            return None;
+        }
+        let m = unknown.len();
+        // Banded normal matrix, row i holds M[i][i-p..=i] (lower band).
+        let mut band = vec![0.0; m * (p + 1)];
+        let mut rhs = vec![0.0; m];
+        for (i, &ui) in unknown.iter().enumerate() {
+            for j in i.saturating_sub(p)..=i {
+                let d = ui - unknown[j];
+                if d <= p {
+                    band[i * (p + 1) + (p - (i - j))] = ra[d];
+                }
+            }
+            band[i * (p + 1) + p] *= 1.0 + 1e-9;
+            let mut b = 0.0;
+            for j in ui - p..=ui + p {
+                if !missing[j] {
+                    b -= ra[ui.abs_diff(j)] * x[j];
+                }
+            }
+            rhs[i] = b;
+        }
+        Some(LsarSystem {
+            unknown,
+            band,
+            rhs,
+            p,
+        })
+    }
 }
 
 /// Solves `M·y = rhs` for a symmetric positive-definite banded `M` stored as its lower
@@ -113,6 +169,16 @@ fn banded_cholesky_solve(
     m: usize,
     p: usize,
 ) -> Option<Vec<f64>> {
+    if !banded_cholesky(band, m, p) {
+        return None;
+    }
+    banded_solve(band, rhs, m, p);
+    Some(rhs.to_vec())
+}
+
+/// Cholesky factor `L` of a banded `M` (layout of [`banded_cholesky_solve`]), in place;
+/// false if `M` is not positive definite.
+fn banded_cholesky(band: &mut [f64], m: usize, p: usize) -> bool {
     let w = p + 1;
     let at = |i: usize, j: usize| i * w + (p - (i - j));
     for i in 0..m {
@@ -123,7 +189,7 @@ fn banded_cholesky_solve(
             }
             if i == j {
                 if s.is_nan() || s <= 0.0 {
-                    return None;
+                    return false;
                 }
                 band[at(i, i)] = s.sqrt();
             } else {
@@ -131,7 +197,13 @@ fn banded_cholesky_solve(
             }
         }
     }
-    // L·z = rhs, then Lᵀ·y = z.
+    true
+}
+
+/// Solves `L·Lᵀ·y = rhs` in place, `L` from [`banded_cholesky`].
+fn banded_solve(band: &[f64], rhs: &mut [f64], m: usize, p: usize) {
+    let w = p + 1;
+    let at = |i: usize, j: usize| i * w + (p - (i - j));
     for i in 0..m {
         let mut s = rhs[i];
         for k in i.saturating_sub(p)..i {
@@ -146,7 +218,6 @@ fn banded_cholesky_solve(
         }
         rhs[i] = s / band[at(i, i)];
     }
-    Some(rhs.to_vec())
 }
 
 /// What a [`GapRepair`] looks for and how it rebuilds it.

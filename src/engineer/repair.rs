@@ -105,6 +105,7 @@ pub fn decide(
     } else if let Some(c) = &problems.clipping {
         r.declip = Some(DeclipRepair {
             rail: f64::from(c.rail),
+            method: Default::default(),
         });
         notes.push(format!(
             "clipping ({} runs, {} samples, longest {}): rebuilt above the rail {:.4}",
@@ -343,7 +344,13 @@ mod tests {
         let (r, notes) = decide(&p, None, Role::LeadVocal, 44_100);
         let d = r.denoise.unwrap();
         assert_eq!((d.reduction_db, d.profile_s), (20.0, vec![[1.0, 2.5]]));
-        assert_eq!(r.declip, Some(DeclipRepair { rail: 1.0 }));
+        assert_eq!(
+            r.declip,
+            Some(DeclipRepair {
+                rail: 1.0,
+                method: Default::default()
+            })
+        );
         assert!(r.hum.is_none() && r.highpass_hz.is_none());
         assert_eq!(notes.len(), 2);
     }

@@ -169,6 +169,11 @@ impl Repair {
 pub struct DeclipRepair {
     /// The level the recording was clipped at, linear full scale.
     pub rail: f64,
+    /// How clipped runs are rebuilt: `"spade"` (sparse spectrum, the default) or `"ar"`
+    /// (autoregressive interpolation held beyond the rail: better on a snare's or a sparse
+    /// kick's short runs, worse on long ones).
+    #[serde(default)]
+    pub method: crate::dsp::declip::DeclipMethod,
 }
 
 /// Declicker settings.
