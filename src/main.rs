@@ -556,6 +556,19 @@ fn raise_open_file_limit() {
     }
 }
 
+/// glibc's malloc raises its mmap threshold each time a large block is freed (up to 32 MB),
+/// after which large buffers are carved from the per-thread heaps instead, and the holes they
+/// leave stay resident: peak RSS then grew with the song (8 tracks, 3 → 15 minutes: +5.8 MB,
+/// for +0.4 MB of peak heap). A fixed threshold (glibc's initial 128 kB) keeps every large
+/// buffer in its own mapping, handed back to the system when freed.
+fn fix_mmap_threshold() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; called before any thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}
+
 fn main() -> ExitCode {
     // A reader that stops early (`mixwright analyze --json | head`) ends us quietly, as it
     // does any Unix filter, instead of a panic in println!. Outputs are renamed into place
@@ -565,6 +578,7 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    fix_mmap_threshold();
     raise_open_file_limit();
     let cli = Cli::parse();
     if let Err(e) = mixwright::io::interrupt::install() {

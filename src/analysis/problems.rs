@@ -62,7 +62,7 @@ use super::activity::{Segment, tidy};
 use super::loudness::active_threshold;
 use super::select::select;
 use super::spectrum::{Framer, Stft, fast_len};
-use crate::io::spool::{Spool, SpoolWriter};
+use crate::io::spool::{CurveValues, CurveWriter, Spool, SpoolWriter};
 
 /// A DC offset is reported when some channel's mean reaches this (−60 dBFS): well above
 /// what music averages to over a track, well below what a repair would notice missing.
@@ -362,7 +362,7 @@ impl ProblemsMeter {
         let rails = clipping
             .is_some()
             .then_some((self.clip_high.rail, -self.clip_low.rail));
-        let noise = self.lines.noise(self.floor.share());
+        let noise = self.lines.noise(self.floor.share()?);
         Ok(Problems {
             dc,
             rumble: self
@@ -886,13 +886,14 @@ impl LineMeter {
 }
 
 /// Power of the track's 50 ms blocks (each channel's variance, so DC does not count,
-/// summed over channels): one float per block.
+/// summed over channels): one float per block, on disk (288 kB per track-hour), read back
+/// in passes by [`FloorBlocks::share`].
 struct FloorBlocks {
     len: usize,
     n: usize,
     sum: Vec<f64>,
     square: Vec<f64>,
-    power: Vec<f32>,
+    power: CurveWriter,
 }
 
 impl FloorBlocks {
@@ -902,7 +903,7 @@ impl FloorBlocks {
             n: 0,
             sum: vec![0.0; channels],
             square: vec![0.0; channels],
-            power: Vec::new(),
+            power: CurveWriter::new(),
         }
     }
 
@@ -929,23 +930,29 @@ impl FloorBlocks {
         }
     }
 
-    /// Share of the non-silent blocks within [`FLOOR_BAND_DB`] of their 10th percentile.
-    fn share(&self) -> f64 {
-        let mut db: Vec<f64> = self
-            .power
-            .iter()
-            .filter(|&&p| f64::from(p) > SILENT_POWER)
-            .map(|&p| 10.0 * f64::from(p).log10())
-            .collect();
-        if db.is_empty() {
-            return 0.0;
+    /// Share of the non-silent blocks within [`FLOOR_BAND_DB`] of their 10th percentile
+    /// (exact, by [`select`] over the stored powers); fails when the temporary folder does.
+    fn share(self) -> io::Result<f64> {
+        let power = self.power.finish()?;
+        // The non-silent blocks' levels, dB, in passes over the curve.
+        let each_db = |f: &mut dyn FnMut(f64)| {
+            power.each(&mut |p| {
+                if let Some(p) = p
+                    && f64::from(p) > SILENT_POWER
+                {
+                    f(10.0 * f64::from(p).log10());
+                }
+            })
+        };
+        let mut n = 0u64;
+        each_db(&mut |_| n += 1)?;
+        if n == 0 {
+            return Ok(0.0);
         }
-        db.sort_by(f64::total_cmp);
-        let low = db[(db.len() - 1) / 10];
-        db.iter()
-            .filter(|&&d| (d - low).abs() <= FLOOR_BAND_DB)
-            .count() as f64
-            / db.len() as f64
+        let low = select(vec![(n - 1) / 10], |feed| each_db(&mut |d| feed(0, d)))?[0];
+        let mut near = 0u64;
+        each_db(&mut |d| near += u64::from((d - low).abs() <= FLOOR_BAND_DB))?;
+        Ok(near as f64 / n as f64)
     }
 }
 
