@@ -62,6 +62,10 @@ pub struct UnmaskTrack<'a> {
     pub frames: &'a BandFrames,
     /// Its gain on the bus (fader, make-up and pan law), dB; `None` when muted.
     pub gain_db: Option<f64>,
+    /// It captured the same source as another track (kick in/out, DI and amp: a pair from
+    /// [`crate::analysis::relation`]): how the two sum is part of its sound, and a bell on
+    /// one of them alone turns its phase against the other, so it is never cut.
+    pub paired: bool,
 }
 
 /// The cuts decided: per track, its static bells (empty where it is left alone), and the
@@ -273,7 +277,7 @@ pub fn decide(tracks: &[UnmaskTrack<'_>]) -> Unmasking {
         .collect();
     let can_cut: Vec<bool> = playing
         .iter()
-        .map(|&i| tracks[i].role != Role::LeadVocal)
+        .map(|&i| tracks[i].role != Role::LeadVocal && !tracks[i].paired)
         .collect();
     let song = Song {
         model,
@@ -403,11 +407,13 @@ mod tests {
                 role: Role::Guitar,
                 frames: &masker,
                 gain_db: Some(0.0),
+                paired: false,
             },
             UnmaskTrack {
                 role: Role::Keys,
                 frames: &target,
                 gain_db: Some(0.0),
+                paired: false,
             },
         ];
         let u = decide(&tracks);
@@ -450,14 +456,38 @@ mod tests {
                 role: Role::Guitar,
                 frames: &m2,
                 gain_db: Some(12.0),
+                paired: false,
             },
             UnmaskTrack {
                 role: Role::Keys,
                 frames: &t2,
                 gain_db: Some(-8.0),
+                paired: false,
             },
         ]);
         assert_eq!(again.eq, u.eq);
+    }
+
+    #[test]
+    fn a_track_paired_with_another_mic_is_never_cut() {
+        // The masker that the first test cuts, now one of two mics on the same source.
+        let (masker, target) = song(-27.0);
+        let u = decide(&[
+            UnmaskTrack {
+                role: Role::Guitar,
+                frames: &masker,
+                gain_db: Some(0.0),
+                paired: true,
+            },
+            UnmaskTrack {
+                role: Role::Keys,
+                frames: &target,
+                gain_db: Some(0.0),
+                paired: false,
+            },
+        ]);
+        assert!(u.eq[0].is_empty(), "{:?}", u.eq);
+        assert_eq!(u.makeup_db[0], 0.0);
     }
 
     #[test]
@@ -468,11 +498,13 @@ mod tests {
                 role: Role::LeadVocal,
                 frames: &masker,
                 gain_db: Some(0.0),
+                paired: false,
             },
             UnmaskTrack {
                 role: Role::Keys,
                 frames: &target,
                 gain_db: Some(0.0),
+                paired: false,
             },
         ]);
         assert!(u.eq[0].is_empty(), "{:?}", u.eq);
@@ -483,11 +515,13 @@ mod tests {
                 role: Role::Guitar,
                 frames: &masker,
                 gain_db: Some(0.0),
+                paired: false,
             },
             UnmaskTrack {
                 role: Role::Keys,
                 frames: &target,
                 gain_db: Some(0.0),
+                paired: false,
             },
         ]);
         assert!(u.eq.iter().all(Vec::is_empty), "{:?}", u.eq);
@@ -502,11 +536,13 @@ mod tests {
                 role: Role::Guitar,
                 frames: &masker,
                 gain_db: None,
+                paired: false,
             },
             UnmaskTrack {
                 role: Role::Keys,
                 frames: &target,
                 gain_db: Some(0.0),
+                paired: false,
             },
         ]);
         assert!(u.eq.iter().all(Vec::is_empty), "{:?}", u.eq);

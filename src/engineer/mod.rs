@@ -196,15 +196,17 @@ pub fn decide(
     let unmask = frequency::decide(
         &tracks
             .iter()
+            .enumerate()
             .zip(&roles)
             .zip(faders.iter().zip(&places))
             .zip(&frames)
             .map(
-                |(((t, &role), (fader, place)), &frames)| frequency::UnmaskTrack {
+                |((((i, t), &role), (fader, place)), &frames)| frequency::UnmaskTrack {
                     role,
                     frames,
                     gain_db: (!fader.mute)
                         .then(|| fader.db + place.makeup_db + pan_power_db(place, t.channels)),
+                    paired: relations.iter().any(|r| r.a == i || r.b == i),
                 },
             )
             .collect::<Vec<_>>(),
