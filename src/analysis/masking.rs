@@ -646,23 +646,8 @@ pub fn audibility(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::spectrum::{FLOOR_DB, SpectrumMeter, THIRD_OCTAVE_NOMINAL_HZ};
-
-    fn band(freq: f64) -> usize {
-        THIRD_OCTAVE_NOMINAL_HZ
-            .iter()
-            .position(|&f| f == freq)
-            .unwrap()
-    }
-
-    /// Frames from a level function `(frame, band) → dB`.
-    fn frames(n: usize, level: impl Fn(usize, usize) -> f64) -> BandFrames {
-        let db: Vec<f32> = (0..n)
-            .flat_map(|t| (0..BANDS).map(move |b| (t, b)))
-            .map(|(t, b)| level(t, b) as f32)
-            .collect();
-        BandFrames::from_db(FRAME_HOP_S, 0.1, BANDS, &db).unwrap()
-    }
+    use crate::analysis::spectrum::{FLOOR_DB, SpectrumMeter};
+    use crate::dsp::testsig::{band_at as band, band_frames as frames};
 
     fn silent_except(b: usize, db: f64) -> impl Fn(usize, usize) -> f64 {
         move |_, x| if x == b { db } else { FLOOR_DB }

@@ -199,3 +199,25 @@ pub fn kick_and_snare_bleed(
     let bleed = drum_hits(rng, n, rate, SNARE, (0.35, 0.5), amp, 1.0);
     (kick, bleed)
 }
+
+/// Third-octave band frames (at the analysis hop, 100 ms windows) from a level function
+/// `(frame, band) → dB`, for the models that read band frames.
+pub fn band_frames(
+    n: usize,
+    level: impl Fn(usize, usize) -> f64,
+) -> crate::analysis::spectrum::BandFrames {
+    use crate::analysis::spectrum::{BandFrames, FRAME_HOP_S, THIRD_OCTAVE_BANDS};
+    let db: Vec<f32> = (0..n)
+        .flat_map(|t| (0..THIRD_OCTAVE_BANDS).map(move |b| (t, b)))
+        .map(|(t, b)| level(t, b) as f32)
+        .collect();
+    BandFrames::from_db(FRAME_HOP_S, 0.1, THIRD_OCTAVE_BANDS, &db).unwrap()
+}
+
+/// Index of the third-octave band with nominal centre `freq` Hz.
+pub fn band_at(freq: f64) -> usize {
+    crate::analysis::spectrum::THIRD_OCTAVE_NOMINAL_HZ
+        .iter()
+        .position(|&f| f == freq)
+        .unwrap()
+}

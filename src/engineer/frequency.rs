@@ -365,23 +365,8 @@ pub fn decide(tracks: &[UnmaskTrack<'_>]) -> Unmasking {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::spectrum::{FLOOR_DB, FRAME_HOP_S, THIRD_OCTAVE_NOMINAL_HZ};
-
-    fn band(freq: f64) -> usize {
-        THIRD_OCTAVE_NOMINAL_HZ
-            .iter()
-            .position(|&f| f == freq)
-            .unwrap()
-    }
-
-    /// Frames from a level function `(frame, band) → dB`.
-    fn frames(n: usize, level: impl Fn(usize, usize) -> f64) -> BandFrames {
-        let db: Vec<f32> = (0..n)
-            .flat_map(|t| (0..THIRD_OCTAVE_BANDS).map(move |b| (t, b)))
-            .map(|(t, b)| level(t, b) as f32)
-            .collect();
-        BandFrames::from_db(FRAME_HOP_S, 0.1, THIRD_OCTAVE_BANDS, &db).unwrap()
-    }
+    use crate::analysis::spectrum::FLOOR_DB;
+    use crate::dsp::testsig::{band_at as band, band_frames as frames};
 
     /// A broadband part at −20 dB per band and a second part, a band around 1 kHz that
     /// wobbles from frame to frame around `level_db`, playing in every frame.

@@ -237,16 +237,7 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::spectrum::FRAME_HOP_S;
-    use crate::dsp::testsig::Rng;
-
-    fn frames(n: usize, level: impl Fn(usize, usize) -> f64) -> BandFrames {
-        let db: Vec<f32> = (0..n)
-            .flat_map(|t| (0..THIRD_OCTAVE_BANDS).map(move |b| (t, b)))
-            .map(|(t, b)| level(t, b) as f32)
-            .collect();
-        BandFrames::from_db(FRAME_HOP_S, 0.1, THIRD_OCTAVE_BANDS, &db).unwrap()
-    }
+    use crate::dsp::testsig::{Rng, band_frames as frames};
 
     #[test]
     fn a_kick_lost_at_low_volume_gets_harmonics_and_is_heard() {
