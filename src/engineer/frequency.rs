@@ -368,6 +368,21 @@ mod tests {
     use crate::analysis::spectrum::FLOOR_DB;
     use crate::dsp::testsig::{band_at as band, band_frames as frames};
 
+    /// A track for the unmasking: its role, frames, bus gain and whether it is paired.
+    fn track(
+        role: Role,
+        frames: &BandFrames,
+        gain_db: Option<f64>,
+        paired: bool,
+    ) -> UnmaskTrack<'_> {
+        UnmaskTrack {
+            role,
+            frames,
+            gain_db,
+            paired,
+        }
+    }
+
     /// A broadband part at −20 dB per band and a second part, a band around 1 kHz that
     /// wobbles from frame to frame around `level_db`, playing in every frame.
     fn song(level_db: f64) -> (BandFrames, BandFrames) {
@@ -388,18 +403,8 @@ mod tests {
     fn the_masker_is_cut_where_the_masked_part_lives_and_no_deeper_than_allowed() {
         let (masker, target) = song(-27.0);
         let tracks = [
-            UnmaskTrack {
-                role: Role::Guitar,
-                frames: &masker,
-                gain_db: Some(0.0),
-                paired: false,
-            },
-            UnmaskTrack {
-                role: Role::Keys,
-                frames: &target,
-                gain_db: Some(0.0),
-                paired: false,
-            },
+            track(Role::Guitar, &masker, Some(0.0), false),
+            track(Role::Keys, &target, Some(0.0), false),
         ];
         let u = decide(&tracks);
         assert!(u.eq[1].is_empty(), "the masked part is not cut: {:?}", u.eq);
@@ -437,18 +442,8 @@ mod tests {
             }),
         );
         let again = decide(&[
-            UnmaskTrack {
-                role: Role::Guitar,
-                frames: &m2,
-                gain_db: Some(12.0),
-                paired: false,
-            },
-            UnmaskTrack {
-                role: Role::Keys,
-                frames: &t2,
-                gain_db: Some(-8.0),
-                paired: false,
-            },
+            track(Role::Guitar, &m2, Some(12.0), false),
+            track(Role::Keys, &t2, Some(-8.0), false),
         ]);
         assert_eq!(again.eq, u.eq);
     }
@@ -458,18 +453,8 @@ mod tests {
         // The masker that the first test cuts, now one of two mics on the same source.
         let (masker, target) = song(-27.0);
         let u = decide(&[
-            UnmaskTrack {
-                role: Role::Guitar,
-                frames: &masker,
-                gain_db: Some(0.0),
-                paired: true,
-            },
-            UnmaskTrack {
-                role: Role::Keys,
-                frames: &target,
-                gain_db: Some(0.0),
-                paired: false,
-            },
+            track(Role::Guitar, &masker, Some(0.0), true),
+            track(Role::Keys, &target, Some(0.0), false),
         ]);
         assert!(u.eq[0].is_empty(), "{:?}", u.eq);
         assert_eq!(u.makeup_db[0], 0.0);
@@ -479,35 +464,15 @@ mod tests {
     fn the_lead_is_never_cut_and_what_is_heard_is_left_alone() {
         let (masker, target) = song(-27.0);
         let u = decide(&[
-            UnmaskTrack {
-                role: Role::LeadVocal,
-                frames: &masker,
-                gain_db: Some(0.0),
-                paired: false,
-            },
-            UnmaskTrack {
-                role: Role::Keys,
-                frames: &target,
-                gain_db: Some(0.0),
-                paired: false,
-            },
+            track(Role::LeadVocal, &masker, Some(0.0), false),
+            track(Role::Keys, &target, Some(0.0), false),
         ]);
         assert!(u.eq[0].is_empty(), "{:?}", u.eq);
         // Well above the masker: nothing to do.
         let (masker, target) = song(-5.0);
         let u = decide(&[
-            UnmaskTrack {
-                role: Role::Guitar,
-                frames: &masker,
-                gain_db: Some(0.0),
-                paired: false,
-            },
-            UnmaskTrack {
-                role: Role::Keys,
-                frames: &target,
-                gain_db: Some(0.0),
-                paired: false,
-            },
+            track(Role::Guitar, &masker, Some(0.0), false),
+            track(Role::Keys, &target, Some(0.0), false),
         ]);
         assert!(u.eq.iter().all(Vec::is_empty), "{:?}", u.eq);
         assert_eq!(u.before, u.after);
@@ -517,18 +482,8 @@ mod tests {
     fn a_muted_track_is_left_out() {
         let (masker, target) = song(-27.0);
         let u = decide(&[
-            UnmaskTrack {
-                role: Role::Guitar,
-                frames: &masker,
-                gain_db: None,
-                paired: false,
-            },
-            UnmaskTrack {
-                role: Role::Keys,
-                frames: &target,
-                gain_db: Some(0.0),
-                paired: false,
-            },
+            track(Role::Guitar, &masker, None, false),
+            track(Role::Keys, &target, Some(0.0), false),
         ]);
         assert!(u.eq.iter().all(Vec::is_empty), "{:?}", u.eq);
     }
