@@ -1,6 +1,7 @@
 //! The decisions, one file per domain. The engineer reads the analysis and writes a
 //! session; it renders audio only to try a decision.
 
+pub mod dynamics;
 pub mod frequency;
 pub mod level;
 pub mod master;
@@ -223,6 +224,35 @@ pub fn decide(
     for (f, m) in faders.iter_mut().zip(&unmask.makeup_db) {
         f.db += m;
     }
+    // The bass's dip under the kick, with every fader settled.
+    let mut dynamic_eq = words.duck;
+    let duck_tracks: Vec<dynamics::DuckTrack<'_>> = tracks
+        .iter()
+        .zip(&roles)
+        .zip(faders.iter().zip(&places))
+        .zip(&frames)
+        .map(
+            |(((t, &role), (fader, place)), &frames)| dynamics::DuckTrack {
+                role,
+                frames,
+                gain_db: (!fader.mute)
+                    .then(|| fader.db + place.makeup_db + pan_power_db(place, t.channels)),
+            },
+        )
+        .collect();
+    match dynamics::duck_bass(&duck_tracks, &relations) {
+        Ok(Some(d)) => {
+            warnings.push(format!(
+                "bass under the kick: dips {:.0} dB at {:.0} Hz during {} kick hits",
+                d.depth_db, d.bell.freq_hz, d.hits
+            ));
+            for &i in &d.tracks {
+                dynamic_eq[i].push(d.bell.clone());
+            }
+        }
+        Ok(None) => {}
+        Err(e) => warnings.push(format!("bass under the kick: no dip ({e})")),
+    }
     let gains: Vec<Option<f64>> = faders
         .iter()
         .zip(&places)
@@ -236,7 +266,7 @@ pub fn decide(
         .zip(faders)
         .zip(places.into_iter().zip(checks))
         .zip(repairs.into_iter().zip(inverted))
-        .zip(words.duck.into_iter().zip(ride))
+        .zip(dynamic_eq.into_iter().zip(ride))
         .zip(unmask.eq)
         .map(
             |(
