@@ -40,7 +40,7 @@ use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use crate::dsp::Processor;
 use crate::dsp::interpolate::{ORDER, ar_fit, lsar_posterior};
 
-/// Default frame length, seconds (rounded to a power of two of samples).
+/// Default frame length, seconds (rounded up to a power of two of samples).
 pub const FRAME_S: f64 = 0.046;
 /// Frames per frame length: a hop of a quarter frame.
 const OVERLAP: usize = 4;
@@ -335,8 +335,8 @@ impl Declipper {
         Declipper::with_frame(channels, rate, rail, method, FRAME_S)
     }
 
-    /// As [`Declipper::new`], with S-SPADE frames of about `frame_s` seconds (rounded to
-    /// a power of two of samples, 256 to 65536).
+    /// As [`Declipper::new`], with S-SPADE frames of `frame_s` seconds rounded up to a
+    /// power of two of samples (256 to 65536).
     pub fn with_frame(
         channels: usize,
         rate: f64,
@@ -534,7 +534,7 @@ fn inverse_mills(a: f64) -> f64 {
     }
 }
 
-/// Frame length at `rate`: `frame_s` rounded to a power of two, at least 256.
+/// Frame length at `rate`: `frame_s` rounded up to a power of two, at least 256.
 fn frame_len(rate: f64, frame_s: f64) -> usize {
     let frame_s = if frame_s.is_finite() && frame_s > 0.0 {
         frame_s
@@ -864,6 +864,20 @@ mod tests {
             longest_run(&clean)
         );
         assert!(gain >= 5.0, "{gain:.1} dB");
+    }
+
+    #[test]
+    fn frame_length_follows_the_setting() {
+        for (frame_s, rate, n) in [
+            (FRAME_S, 44_100.0, 2048),
+            (FRAME_S, 96_000.0, 8192),
+            (0.012, 44_100.0, 1024),
+            (0.093, 48_000.0, 8192),
+            (f64::NAN, 44_100.0, 2048),
+        ] {
+            let d = Declipper::with_frame(1, rate, 1.0, DeclipMethod::Spade, frame_s);
+            assert_eq!(d.latency(), n, "{frame_s} s at {rate} Hz");
+        }
     }
 
     #[test]

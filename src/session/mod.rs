@@ -175,7 +175,7 @@ pub struct DeclipRepair {
     /// spectrum fits; what the engineer picks).
     #[serde(default)]
     pub method: crate::dsp::declip::DeclipMethod,
-    /// S-SPADE's frame length, ms (rounded to a power of two of samples); absent: 46 ms.
+    /// S-SPADE's frame length, ms (rounded up to a power of two of samples); absent: 46 ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frame_ms: Option<f64>,
 }
