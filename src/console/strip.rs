@@ -46,7 +46,10 @@ pub struct RepairChain {
 fn front_blocks(r: &Repair, channels: usize, rate: f64) -> Vec<Block> {
     let mut blocks: Vec<Block> = Vec::new();
     if let Some(d) = &r.declip {
-        blocks.push(Box::new(Declipper::new(channels, rate, d.rail, d.method)));
+        let frame_s = d.frame_ms.map_or(crate::dsp::declip::FRAME_S, |f| f / 1e3);
+        blocks.push(Box::new(Declipper::with_frame(
+            channels, rate, d.rail, d.method, frame_s,
+        )));
     }
     let hp = |f: f64| Biquad::new(channels, rate, BiquadKind::butterworth_high_pass(), f).ok();
     if r.dc
@@ -352,6 +355,7 @@ mod tests {
             declip: Some(DeclipRepair {
                 rail: 1.0,
                 method: Default::default(),
+                frame_ms: None,
             }),
             delay_samples: -3.0,
             ..Repair::default()

@@ -5,6 +5,7 @@
 use crate::analysis::bleed::Bleed;
 use crate::analysis::problems::{Problems, STEADY_FLOOR_SHARE};
 use crate::analysis::relation::Relation;
+use crate::dsp::declip::DeclipMethod;
 use crate::engineer::roles::Role;
 use crate::session::{DeclipRepair, DenoiseRepair, GateRepair, HumRepair, Repair};
 
@@ -105,7 +106,8 @@ pub fn decide(
     } else if let Some(c) = &problems.clipping {
         r.declip = Some(DeclipRepair {
             rail: f64::from(c.rail),
-            method: Default::default(),
+            method: DeclipMethod::Auto,
+            frame_ms: None,
         });
         notes.push(format!(
             "clipping ({} runs, {} samples, longest {}): rebuilt above the rail {:.4}",
@@ -348,7 +350,8 @@ mod tests {
             r.declip,
             Some(DeclipRepair {
                 rail: 1.0,
-                method: Default::default()
+                method: DeclipMethod::Auto,
+                frame_ms: None,
             })
         );
         assert!(r.hum.is_none() && r.highpass_hz.is_none());

@@ -169,11 +169,15 @@ impl Repair {
 pub struct DeclipRepair {
     /// The level the recording was clipped at, linear full scale.
     pub rail: f64,
-    /// How clipped runs are rebuilt: `"spade"` (sparse spectrum, the default) or `"ar"`
-    /// (autoregressive interpolation held beyond the rail: better on a snare's or a sparse
-    /// kick's short runs, worse on long ones).
+    /// How clipped runs are rebuilt: `"spade"` (sparse spectrum, the default when absent),
+    /// `"ar"` (autoregressive interpolation held beyond the rail: better on noise-like
+    /// material, a snare, a kick's click) or `"auto"` (each frame by the model its
+    /// spectrum fits; what the engineer picks).
     #[serde(default)]
     pub method: crate::dsp::declip::DeclipMethod,
+    /// S-SPADE's frame length, ms (rounded up to a power of two of samples); absent: 46 ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame_ms: Option<f64>,
 }
 
 /// Declicker settings.
@@ -323,6 +327,9 @@ impl Session {
             ];
             if let Some(d) = &r.declip {
                 checks.push(("repair.declip.rail", d.rail, 1e-3, 16.0));
+                if let Some(f) = d.frame_ms {
+                    checks.push(("repair.declip.frame_ms", f, 5.0, 1000.0));
+                }
             }
             if let Some(f) = r.highpass_hz {
                 checks.push(("repair.highpass_hz", f, 5.0, 1000.0f64.min(nyquist)));
