@@ -23,8 +23,7 @@
 //! hits are the top cluster, when a first split fell between the bleed and a drum's own
 //! ringing far below), and the quiet class is narrowed the same way to the cluster just
 //! under the hits (the loudest bleed). When that cluster has the hits' band shape (the
-//! drum's own ghost notes) or is too few for a steady presence (a few stray strokes), the
-//! candidate is the next cluster down instead (as long as it lies within
+//! drum's own ghost notes), the candidate is the next cluster down instead (as long as it lies within
 //! [`MAX_SEPARATION_DB`] of the hits), and the clusters passed over are kept over the
 //! threshold with the hits: on the benchmark's funk snare, ghost strokes fill the levels
 //! just under the hits where a kick's or a hi-hat's bleed would otherwise be found. The
@@ -151,7 +150,7 @@ pub struct Bleed {
     /// Number of quiet events.
     pub bleed_events: u64,
     /// Number of events between them and the hits, left over the threshold: the drum's
-    /// own softer strokes (ghost notes) or a few stray ones (see the module notes).
+    /// own softer strokes (ghost notes; see the module notes).
     #[serde(default)]
     pub soft_strokes: u64,
     /// Largest difference between the quiet events' and the hits' band shapes, dB.
@@ -463,15 +462,16 @@ impl BleedMeter {
         let hit_dbfs = quantile(split, BINS, 0.5);
         // The bleed is the cluster just under the hits (the loudest other drum); the
         // ringing or a fainter drum further down is left out of its figures. But when that
-        // cluster has the hits' shape (the drum's own ghost notes) or is too few to be a
-        // steady presence (a handful of stray strokes), the bleed is the next cluster
-        // down, and the cluster passed over stays over the gate's threshold with the hits:
+        // cluster has the hits' shape (the drum's own ghost notes), the bleed is the next
+        // cluster down, and the cluster passed over stays over the gate's threshold with
+        // the hits (not past a few strokes of another shape: on a clipped kick those lay
+        // over its own ringing, which has a shape of its own too):
         // a funk snare's ghost notes fill the levels where the kick and hi-hat would be
         // heard in its mic. Not further down than bleed is looked for at all.
         // `floor..top` is the candidate bleed, `top..kept` the quietest strokes kept.
         let mut floor = narrow(floor, split);
         let (mut top, mut kept) = (split, BINS);
-        while (shape_difference(floor, top) < MIN_SHAPE_DB || !steady(floor, top)) && n[floor] > 0 {
+        while shape_difference(floor, top) < MIN_SHAPE_DB && n[floor] > 0 {
             let below = narrow(0, floor);
             if hit_dbfs - quantile(below, floor, 0.5) > MAX_SEPARATION_DB {
                 break;
