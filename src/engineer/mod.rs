@@ -53,7 +53,8 @@ pub struct Plan {
     /// Polarity inversion per track, from lining up tracks on the same source.
     pub inverted: Vec<bool>,
     /// The pairs of tracks on the same source (lined up by the repairs, so they add in
-    /// phase on the bus).
+    /// phase on the bus): the analysis's pairs less those between close mics on
+    /// different drums ([`repair::can_share_source`]).
     pub relations: Vec<Relation>,
     /// Notes on the roles and repairs.
     pub warnings: Vec<String>,
@@ -71,8 +72,9 @@ fn pan_power_db(place: &stereo::Placement, channels: usize) -> f64 {
     10.0 * ((l * l + r * r) / 2.0).log10()
 }
 
-/// Roles and repairs for a song; `relations` are the pairs of `tracks` (by index) that
-/// captured the same source, at `sample_rate`.
+/// Roles and repairs for a song; `relations` are the pairs of `tracks` (by index) the
+/// analysis found correlated (lags at `sample_rate`), of which those that can be on one
+/// source are lined up.
 pub fn plan(tracks: &[TrackInput<'_>], relations: &[Relation], sample_rate: u32) -> Plan {
     let mut warnings = Vec::new();
     let roles: Vec<Role> = tracks
@@ -83,7 +85,10 @@ pub fn plan(tracks: &[TrackInput<'_>], relations: &[Relation], sample_rate: u32)
             a.role
         })
         .collect();
-    let alignments = repair::align(relations, &roles);
+    let names: Vec<&str> = tracks.iter().map(|t| t.name.as_str()).collect();
+    let (relations, notes) = repair::on_one_source(relations, &roles, &names);
+    warnings.extend(notes);
+    let alignments = repair::align(&relations, &roles);
     let mut repairs = Vec::with_capacity(tracks.len());
     for ((t, &role), aligned) in tracks.iter().zip(&roles).zip(&alignments) {
         let (mut r, notes) = repair::decide(
@@ -115,7 +120,7 @@ pub fn plan(tracks: &[TrackInput<'_>], relations: &[Relation], sample_rate: u32)
         roles,
         repairs,
         inverted: alignments.iter().map(|a| a.invert).collect(),
-        relations: relations.to_vec(),
+        relations,
         warnings,
     }
 }
