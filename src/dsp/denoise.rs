@@ -26,7 +26,7 @@
 //! music that sits at the level of the noise (a quiet hi-hat under −43 dBFS hiss, whose
 //! hits reach the hiss's level in the mid bands for three or four frames and then decay
 //! under it) lost 6–9 dB of its long-term spectrum. Beside the per-bin gain, every band
-//! (third octaves, merged to at least [`BAND_MIN_BINS`] bins) therefore gets the power
+//! (third octaves from 100 Hz, merged to at least [`BAND_MIN_BINS`] bins) therefore gets the power
 //! subtraction of its own frame, G² = (Z − 1)/Z with Z the band's mean posterior SNR: the
 //! band's expected output power is then its music's, with no lag and no low-SNR bias. That
 //! gain is given only where music is present: where the mean SNR over the band and its
@@ -57,7 +57,9 @@ const HOPS: usize = 4;
 const PROFILE_CHUNK: usize = 16;
 
 /// Fewest bins in a band of the band gain: narrower third octaves (the low ones) are merged.
-const BAND_MIN_BINS: usize = 8;
+const BAND_MIN_BINS: usize = 4;
+/// The band gain starts at this third octave (100 Hz; see [`gain_bands`]).
+const BAND_GAIN_FIRST: usize = 10;
 /// Bands either side pooled with a band to decide that music is present in it.
 const PRESENCE_NEIGHBOURS: usize = 2;
 /// The pooled mean posterior SNR must pass the noise's mean by this many of its standard
@@ -86,16 +88,19 @@ fn sqrt_hann(n: usize) -> Vec<f32> {
 
 /// The band gain's bands for an FFT of `len` at `rate`: bin ranges along third octaves,
 /// each at least [`BAND_MIN_BINS`] wide (narrower ones merged upwards, the last one to the
-/// top bin). They start at the 20 Hz band, and never below bin 2: DC and the window's
-/// leakage of it are left to the per-bin gain. A DC offset the chain does not remove (or
-/// the decaying step its high-pass makes at the start of a file) is in the profile as a
-/// steady line; a band gain opening with the music would turn it into a moving one.
+/// top bin), from the 100 Hz band up ([`BAND_GAIN_FIRST`]). Lower down a bin (21.5 Hz at
+/// 44.1 kHz) is a third octave wide or more, so a band there spans a bass note and the
+/// hiss an octave under it, and its gain passed that hiss (rock_anthem's guitar: 63 Hz
+/// band 9.5 dB over the clean one); it would also turn a DC offset the chain leaves (or
+/// the decaying step of its high-pass at the start of a file), a steady line in the
+/// profile, into a moving one. The per-bin gain serves those bins.
 fn gain_bands(len: usize, rate: f64) -> Vec<std::ops::Range<usize>> {
     let bins = len / 2 + 1;
-    let low = ((third_octave_band(0).low_hz * len as f64 / rate).ceil() as usize).max(2);
+    let bin = |hz: f64| (hz * len as f64 / rate).ceil() as usize;
+    let low = bin(third_octave_band(BAND_GAIN_FIRST).low_hz).max(2);
     let mut edges = vec![low];
-    for i in 0.. {
-        let hi = (third_octave_band(i).high_hz * len as f64 / rate).ceil() as usize;
+    for i in BAND_GAIN_FIRST.. {
+        let hi = bin(third_octave_band(i).high_hz);
         if hi >= bins {
             break;
         }
