@@ -60,6 +60,11 @@ pub struct Plan {
     pub warnings: Vec<String>,
 }
 
+/// A track's gain on the bus: fader, placement make-up and pan law, dB; `None` when muted.
+fn bus_gain_db(fader: &level::Fader, place: &stereo::Placement, channels: usize) -> Option<f64> {
+    (!fader.mute).then(|| fader.db + place.makeup_db + pan_power_db(place, channels))
+}
+
 /// Power a track's pan law puts on the bus, as the mean of the two channels, relative to
 /// the track's own mean square per channel, dB: −3 for a mono track at any position
 /// (constant power), 0 for a centred stereo one.
@@ -187,8 +192,7 @@ pub fn decide(
                 |(((t, &role), (fader, place)), &frames)| words::WordsTrack {
                     role,
                     frames,
-                    gain_db: (!fader.mute)
-                        .then(|| fader.db + place.makeup_db + pan_power_db(place, t.channels)),
+                    gain_db: bus_gain_db(fader, place, t.channels),
                 },
             )
             .collect::<Vec<_>>(),
@@ -210,8 +214,7 @@ pub fn decide(
                 |((((i, t), &role), (fader, place)), &frames)| frequency::UnmaskTrack {
                     role,
                     frames,
-                    gain_db: (!fader.mute)
-                        .then(|| fader.db + place.makeup_db + pan_power_db(place, t.channels)),
+                    gain_db: bus_gain_db(fader, place, t.channels),
                     paired: relations.iter().any(|r| r.a == i || r.b == i),
                 },
             )
@@ -240,8 +243,7 @@ pub fn decide(
             |(((t, &role), (fader, place)), &frames)| dynamics::DuckTrack {
                 role,
                 frames,
-                gain_db: (!fader.mute)
-                    .then(|| fader.db + place.makeup_db + pan_power_db(place, t.channels)),
+                gain_db: bus_gain_db(fader, place, t.channels),
             },
         )
         .collect();
