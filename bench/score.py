@@ -52,7 +52,11 @@ snare hit stands alone in its frame):
   noise-like); the threshold in quiet is ISO 226:2003's hearing threshold T_f. A stem is
   heard in a frame when, in at least one band, its level passes both thresholds.
   A stem is active in a frame when its own level there is within 20 dB of its loudest
-  5 % of frames.
+  5 % of frames (``audibility``, DESIGN §4 item 4 as written). ``audibility_sounding``
+  takes the loudest 5 % only among the frames where the stem alone would be heard at that
+  playback level (some band over the hearing threshold): a snare that plays in 4 % of
+  the song otherwise has its "loudest 5 %" in its own decay tails, 50 dB under its hits,
+  and is scored on tails the rest of the mix rightly covers.
 
 SII model (ANSI S3.5-1997, one-third-octave procedure, section 4 and Table 3):
   18 bands 160 Hz–8 kHz with the standard's band importance (average speech); the lead
@@ -274,31 +278,43 @@ def band_power(spec: np.ndarray) -> np.ndarray:
     return p @ BANDS
 
 
-def active_frames(frame_power: np.ndarray) -> np.ndarray:
-    """Frames where a signal plays: within 20 dB of its loudest 5 %."""
+def active_frames(frame_power: np.ndarray, among: np.ndarray | None = None) -> np.ndarray:
+    """Frames where a signal plays: within 20 dB of its loudest 5 % (of the frames in
+    ``among``, when given)."""
     lvl = db(frame_power)
-    if not np.any(frame_power > 0):
+    pool = frame_power > 0
+    if among is not None:
+        pool &= among
+    if not np.any(pool):
         return np.zeros(frame_power.shape, bool)
-    top = np.percentile(lvl, 95)
-    return (lvl >= top - 20.0) & (frame_power > 0)
+    top = np.percentile(lvl[pool], 95)
+    return (lvl >= top - 20.0) & pool
 
 
 # ------------------------------------------------------------------ audibility
 
 
 def audibility(mix_spec: np.ndarray, contribs_spec: dict, spl_offset: dict) -> dict:
-    """Share of active frames in which each stem is heard, per playback level."""
+    """Share of active frames in which each stem is heard, per playback level: ``all``
+    counts its loudest 5 % over the whole song (DESIGN §4 item 4 as written), ``sounding``
+    only over the frames where the stem alone would be heard at that level."""
     out = {}
     for name, spec in contribs_spec.items():
         own = band_power(spec)
         rest = band_power(mix_spec - spec)
-        act = active_frames(own.sum(axis=1))
+        power = own.sum(axis=1)
+        act = active_frames(power)
         res = {}
         for label, off in spl_offset.items():
             own_spl = db(own) + off
             thr = db(rest @ SPREAD.T) + off - MASK_OFFSET_DB
             heard = np.any(own_spl > np.maximum(thr, HEARING_THRESHOLD[None, :]), axis=1)
-            res[label] = float(np.mean(heard[act])) if act.any() else None
+            sounding = np.any(own_spl > HEARING_THRESHOLD[None, :], axis=1)
+            act_s = active_frames(power, sounding)
+            res[label] = {
+                "all": float(np.mean(heard[act])) if act.any() else None,
+                "sounding": float(np.mean(heard[act_s])) if act_s.any() else None,
+            }
         out[name] = res
     return out
 
@@ -480,11 +496,13 @@ def score_mix(song: dict, mix: np.ndarray, contribs: dict[str, np.ndarray], targ
     offsets = {"loud": LOUD_SPL - db(mean_power), "quiet": QUIET_SPL - db(mean_power)}
     specs = {s: stft(contribs[s]) for s in stems}
     aud = audibility(mix_spec, specs, offsets)
-    res["audibility"] = {}
-    for label in offsets:
-        vals = [v[label] for v in aud.values() if v[label] is not None]
-        res["audibility"][label] = {"mean": float(np.mean(vals)), "min": float(np.min(vals)),
-                                    "per_stem": {k: v[label] for k, v in aud.items()}}
+    for key, frames in (("audibility", "all"), ("audibility_sounding", "sounding")):
+        res[key] = {}
+        for label in offsets:
+            per = {k: v[label][frames] for k, v in aud.items()}
+            vals = [v for v in per.values() if v is not None]
+            res[key][label] = {"mean": float(np.mean(vals)), "min": float(np.min(vals)),
+                               "per_stem": per}
     w = words(mix_spec, specs[lead], offsets)
     res["words"] = {
         "sii_quiet_median": w["quiet"]["median"], "sii_quiet_p10": w["quiet"]["p10"],

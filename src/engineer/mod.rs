@@ -1,6 +1,7 @@
 //! The decisions, one file per domain. The engineer reads the analysis and writes a
 //! session; it renders audio only to try a decision.
 
+pub mod dynamics;
 pub mod frequency;
 pub mod level;
 pub mod master;
@@ -52,7 +53,8 @@ pub struct Plan {
     /// Polarity inversion per track, from lining up tracks on the same source.
     pub inverted: Vec<bool>,
     /// The pairs of tracks on the same source (lined up by the repairs, so they add in
-    /// phase on the bus).
+    /// phase on the bus): the analysis's pairs less those between close mics on
+    /// different drums ([`repair::can_share_source`]).
     pub relations: Vec<Relation>,
     /// Notes on the roles and repairs.
     pub warnings: Vec<String>,
@@ -70,8 +72,9 @@ fn pan_power_db(place: &stereo::Placement, channels: usize) -> f64 {
     10.0 * ((l * l + r * r) / 2.0).log10()
 }
 
-/// Roles and repairs for a song; `relations` are the pairs of `tracks` (by index) that
-/// captured the same source, at `sample_rate`.
+/// Roles and repairs for a song; `relations` are the pairs of `tracks` (by index) the
+/// analysis found correlated (lags at `sample_rate`), of which those that can be on one
+/// source are lined up.
 pub fn plan(tracks: &[TrackInput<'_>], relations: &[Relation], sample_rate: u32) -> Plan {
     let mut warnings = Vec::new();
     let roles: Vec<Role> = tracks
@@ -82,7 +85,10 @@ pub fn plan(tracks: &[TrackInput<'_>], relations: &[Relation], sample_rate: u32)
             a.role
         })
         .collect();
-    let alignments = repair::align(relations, &roles);
+    let names: Vec<&str> = tracks.iter().map(|t| t.name.as_str()).collect();
+    let (relations, notes) = repair::on_one_source(relations, &roles, &names);
+    warnings.extend(notes);
+    let alignments = repair::align(&relations, &roles);
     let mut repairs = Vec::with_capacity(tracks.len());
     for ((t, &role), aligned) in tracks.iter().zip(&roles).zip(&alignments) {
         let (mut r, notes) = repair::decide(
@@ -114,7 +120,7 @@ pub fn plan(tracks: &[TrackInput<'_>], relations: &[Relation], sample_rate: u32)
         roles,
         repairs,
         inverted: alignments.iter().map(|a| a.invert).collect(),
-        relations: relations.to_vec(),
+        relations,
         warnings,
     }
 }
@@ -223,6 +229,35 @@ pub fn decide(
     for (f, m) in faders.iter_mut().zip(&unmask.makeup_db) {
         f.db += m;
     }
+    // The bass's dip under the kick, with every fader settled.
+    let mut dynamic_eq = words.duck;
+    let duck_tracks: Vec<dynamics::DuckTrack<'_>> = tracks
+        .iter()
+        .zip(&roles)
+        .zip(faders.iter().zip(&places))
+        .zip(&frames)
+        .map(
+            |(((t, &role), (fader, place)), &frames)| dynamics::DuckTrack {
+                role,
+                frames,
+                gain_db: (!fader.mute)
+                    .then(|| fader.db + place.makeup_db + pan_power_db(place, t.channels)),
+            },
+        )
+        .collect();
+    match dynamics::duck_bass(&duck_tracks, &relations) {
+        Ok(Some(d)) => {
+            warnings.push(format!(
+                "bass under the kick: dips {:.0} dB at {:.0} Hz during {} kick hits",
+                d.depth_db, d.bell.freq_hz, d.hits
+            ));
+            for &i in &d.tracks {
+                dynamic_eq[i].push(d.bell.clone());
+            }
+        }
+        Ok(None) => {}
+        Err(e) => warnings.push(format!("bass under the kick: no dip ({e})")),
+    }
     let gains: Vec<Option<f64>> = faders
         .iter()
         .zip(&places)
@@ -236,7 +271,7 @@ pub fn decide(
         .zip(faders)
         .zip(places.into_iter().zip(checks))
         .zip(repairs.into_iter().zip(inverted))
-        .zip(words.duck.into_iter().zip(ride))
+        .zip(dynamic_eq.into_iter().zip(ride))
         .zip(unmask.eq)
         .map(
             |(
