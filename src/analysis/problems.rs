@@ -238,6 +238,9 @@ pub struct Clipping {
     pub longest_run: usize,
     /// Start times of the runs, s (the first [`MAX_TIMES`]).
     pub times_s: Vec<f64>,
+    /// Share of the track's samples (all channels) in those runs.
+    #[serde(default)]
+    pub share: f64,
 }
 
 /// Everything found wrong with one track; each field `None` when that problem is absent.
@@ -357,7 +360,8 @@ impl ProblemsMeter {
         let hum = self.lines.hum(&rows)?;
         drop(rows);
         let dc = self.dc();
-        let clipping = clipping(&mut self.clip_high, &mut self.clip_low, self.rate);
+        let all = self.frames * self.sum.len() as u64;
+        let clipping = clipping(&mut self.clip_high, &mut self.clip_low, self.rate, all);
         // Candidates on a clipped run belong to the clipping.
         let rails = clipping
             .is_some()
@@ -1224,7 +1228,8 @@ impl RailRuns {
 /// Clipping from the runs at the positive and at the negative extreme. Each polarity has
 /// its own rail, so a clipped track with a DC offset added afterwards still reads as
 /// clipped on both sides.
-fn clipping(high: &mut RailRuns, low: &mut RailRuns, rate: f64) -> Option<Clipping> {
+/// `all` is the track's sample count over all channels.
+fn clipping(high: &mut RailRuns, low: &mut RailRuns, rate: f64, all: u64) -> Option<Clipping> {
     high.finish();
     low.finish();
     let runs = high.runs + low.runs;
@@ -1240,6 +1245,7 @@ fn clipping(high: &mut RailRuns, low: &mut RailRuns, rate: f64) -> Option<Clippi
         samples: high.samples + low.samples,
         longest_run: high.longest.max(low.longest),
         times_s: starts.iter().map(|&t| t as f64 / rate).collect(),
+        share: (high.samples + low.samples) as f64 / all.max(1) as f64,
     })
 }
 

@@ -79,6 +79,20 @@ const AR_CONTEXT: usize = 1024;
 const AR_GAP: usize = 2 * ORDER;
 /// Longest cluster rebuilt in one piece (longer ones are cut; bounds the latency).
 const MAX_CLUSTER: usize = 1024;
+/// Samples nearest a run each side its corner lines are fitted on.
+const CORNER_FIT: usize = 3;
+/// Samples the slow side of a run is checked for straightness over.
+const CORNER_SPAN: usize = 16;
+/// Most RMS residual of the line through the slow side's [`CORNER_SPAN`] samples, as a
+/// share of the rise the line makes over them: a ramp is straight to well under it; a
+/// sine's, a kick body's or a voice's approach to its peak bends away.
+const CORNER_STRAIGHT: f64 = 0.01;
+/// Least ratio of the steep side's slope to the slow side's: a sawtooth's ramp runs into
+/// its fall; a sine's or a decaying tone's peak is near symmetric. On the corpus' clip
+/// stems (K = 16, residual 1 %, ratio 4, SNR over the clipped samples) the corner fit took
+/// 84 % of neon_drive's saw sub-bass runs (0.0 → 11.4 dB closer) and no run of the other
+/// eight stems (guitars, piano, voices, kicks, snare).
+const CORNER_ASYMMETRY: f64 = 4.0;
 
 /// How clipped runs are rebuilt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -90,8 +104,13 @@ pub enum DeclipMethod {
     /// Autoregressive interpolation held beyond the rail: better on short noise-like runs.
     Ar,
     /// Each frame by the model its spectrum fits: S-SPADE where a few bins hold the
-    /// frame (tonal), the AR fill where the energy is spread (a snare, a kick's click).
+    /// frame (tonal), the AR fill where the energy is spread (a snare, a kick's click);
+    /// a run at a ramp's corner (see `Corner`) by its corner.
     Auto,
+    /// Only runs where a straight ramp meets a steep fall (a sawtooth's corner): rebuilt
+    /// as the lower of the two lines fitted each side, which meet beyond the rail. Any
+    /// length up to 1024 samples; every other run is left as recorded.
+    Corner,
 }
 
 /// Scratch of the per-frame solver.
@@ -274,9 +293,13 @@ struct Channel {
     wnoise: Vec<f64>,
     /// Output of the AR method.
     y: Vec<f64>,
+    /// A run's corner rebuild, 0 where none (a rebuilt sample is never under the rail).
+    corner: Vec<f64>,
     base: i64,
     /// Every cluster starting below this (absolute) has been rebuilt (AR method).
     done: i64,
+    /// Every run starting below this (absolute) has been tried for a corner.
+    corner_done: i64,
 }
 
 impl Channel {
@@ -287,14 +310,17 @@ impl Channel {
             wsum: vec![0.0; frame],
             wnoise: vec![0.0; frame],
             y: vec![0.0; frame],
+            corner: vec![0.0; frame],
             base: -(frame as i64),
             done: 0,
+            corner_done: 0,
         }
     }
 
     fn push(&mut self, v: f64) {
         self.x.push(v);
         self.y.push(v);
+        self.corner.push(0.0);
         self.acc.push(0.0);
         self.wsum.push(0.0);
         self.wnoise.push(0.0);
@@ -304,6 +330,7 @@ impl Channel {
         for a in [
             &mut self.x,
             &mut self.y,
+            &mut self.corner,
             &mut self.acc,
             &mut self.wsum,
             &mut self.wnoise,
@@ -462,6 +489,122 @@ impl Declipper {
     }
 }
 
+impl Declipper {
+    /// Rebuilds, channel by channel, every clipped run at a ramp's corner whose
+    /// [`CORNER_SPAN`] samples after it have arrived (Auto and Corner methods).
+    fn rebuild_corners(&mut self) {
+        let limit = self.total - CORNER_SPAN as i64;
+        let (rail, threshold) = (self.rail, self.threshold);
+        for c in &mut self.channels {
+            let mut t = c.corner_done;
+            while t < limit {
+                let i = (t - c.base) as usize;
+                if c.x[i].abs() < threshold {
+                    t += 1;
+                    continue;
+                }
+                let lim = (limit - c.base) as usize;
+                let mut end = i + 1;
+                while end < lim && end - i < MAX_CLUSTER && c.x[end].abs() >= threshold {
+                    end += 1;
+                }
+                if end - i >= MAX_CLUSTER {
+                    // Too long to wait for: skipped (its rest has no clean side before it).
+                } else if end == lim {
+                    break; // not closed yet: wait for more input
+                } else if let Some(r) = corner_run(&c.x, i, end, rail, threshold) {
+                    c.corner[i..end].copy_from_slice(&r);
+                }
+                t = c.base + end as i64;
+            }
+            c.corner_done = t;
+        }
+    }
+}
+
+/// Least-squares line through `v` at positions 0, 1, …: (value at 0, slope, RMS residual).
+fn line(v: &[f64]) -> (f64, f64, f64) {
+    let n = v.len() as f64;
+    let mt = (n - 1.0) / 2.0;
+    let mv = v.iter().sum::<f64>() / n;
+    let (mut stv, mut stt) = (0.0, 0.0);
+    for (k, &y) in v.iter().enumerate() {
+        let d = k as f64 - mt;
+        stv += d * (y - mv);
+        stt += d * d;
+    }
+    let slope = stv / stt;
+    let at0 = mv - slope * mt;
+    let sq: f64 = v
+        .iter()
+        .enumerate()
+        .map(|(k, &y)| (y - at0 - slope * k as f64).powi(2))
+        .sum();
+    (at0, slope, (sq / n).sqrt())
+}
+
+/// The rebuild of the clipped run `x[start..end]` as the lower of the lines through the
+/// [`CORNER_FIT`] samples each side, when the run sits at a ramp's corner: the slow side
+/// clean and straight over [`CORNER_SPAN`] samples, the other [`CORNER_ASYMMETRY`] times
+/// steeper, the lines meeting beyond the rail. None otherwise.
+fn corner_run(x: &[f64], start: usize, end: usize, rail: f64, threshold: f64) -> Option<Vec<f64>> {
+    if start < CORNER_SPAN || end + CORNER_SPAN > x.len() {
+        return None;
+    }
+    let sign = x[start].signum();
+    let (before, after) = (&x[start - CORNER_SPAN..start], &x[end..end + CORNER_SPAN]);
+    let clean = |v: &[f64]| v.iter().all(|v| v.abs() < threshold);
+    if x[start..end].iter().any(|v| v.signum() != sign)
+        || !clean(&before[CORNER_SPAN - CORNER_FIT..])
+        || !clean(&after[..CORNER_FIT])
+    {
+        return None;
+    }
+    // Work on the clipped side as positive: rising into the run, falling out of it.
+    let up: Vec<f64> = before.iter().map(|v| v * sign).collect();
+    let down: Vec<f64> = after.iter().map(|v| v * sign).collect();
+    let (a0, a1, _) = line(&up[CORNER_SPAN - CORNER_FIT..]);
+    let (b0, b1, _) = line(&down[..CORNER_FIT]);
+    if a1 <= 0.0 || b1 >= 0.0 {
+        return None;
+    }
+    if a1.abs().max(b1.abs()) < CORNER_ASYMMETRY * a1.abs().min(b1.abs()) {
+        return None;
+    }
+    // The steep side may run into the next run (a saw's fall from rail to rail); the slow
+    // side must be clean over its whole span.
+    let (slow, raw) = if a1 < -b1 {
+        (&up, before)
+    } else {
+        (&down, after)
+    };
+    if !clean(raw) {
+        return None;
+    }
+    let (_, s1, res) = line(slow);
+    if res > CORNER_STRAIGHT * s1.abs() * CORNER_SPAN as f64 {
+        return None;
+    }
+    // Sample k of the run is CORNER_FIT + k after the left line's origin and −1 − k before
+    // the right line's.
+    let est: Vec<f64> = (0..end - start)
+        .map(|k| {
+            let left = a0 + a1 * (CORNER_FIT + k) as f64;
+            let right = b0 - b1 * (end - start - k) as f64;
+            left.min(right)
+        })
+        .collect();
+    if est.iter().all(|&e| e <= rail) {
+        return None;
+    }
+    Some(
+        est.iter()
+            .zip(&x[start..end])
+            .map(|(&e, &v)| sign * e.clamp(v.abs().max(rail), MAX_OVER * rail))
+            .collect(),
+    )
+}
+
 /// Rebuilds the clipped samples of the cluster `c.x[start..end]` (buffer indices) into
 /// `c.y` by AR interpolation held beyond the rail; where the model cannot be fitted, at
 /// the rail.
@@ -604,7 +747,9 @@ impl Processor for Declipper {
             DeclipMethod::Auto => {
                 self.process_frames();
                 self.rebuild_clusters();
+                self.rebuild_corners();
             }
+            DeclipMethod::Corner => self.rebuild_corners(),
         }
         // S-SPADE: every frame covering an output sample has been processed (the last
         // output is `total − 1 − frame`, and the next frame starts after `total − frame`).
@@ -621,6 +766,11 @@ impl Processor for Declipper {
                 let j = (t - c.base) as usize;
                 let v = c.x[j];
                 *o = if v.abs() < threshold {
+                    v as f32
+                } else if c.corner[j] != 0.0 {
+                    self.rebuilt += 1;
+                    c.corner[j] as f32
+                } else if self.method == DeclipMethod::Corner {
                     v as f32
                 } else if self.method == DeclipMethod::Ar {
                     self.rebuilt += 1;
@@ -645,10 +795,12 @@ impl Processor for Declipper {
         let next_out = out_start + frames as i64;
         for c in &mut self.channels {
             let ar_keep = next_out.min(c.done) - (AR_CONTEXT + AR_GAP) as i64;
+            let corner_keep = next_out.min(c.corner_done) - CORNER_SPAN as i64;
             let keep = match self.method {
                 DeclipMethod::Spade => self.next_frame.min(next_out),
                 DeclipMethod::Ar => ar_keep,
-                DeclipMethod::Auto => self.next_frame.min(ar_keep),
+                DeclipMethod::Auto => self.next_frame.min(ar_keep).min(corner_keep),
+                DeclipMethod::Corner => corner_keep,
             };
             let drop = (keep - c.base).max(0) as usize;
             if drop > 4 * self.frame {
@@ -663,6 +815,8 @@ impl Processor for Declipper {
             DeclipMethod::Spade => self.frame,
             DeclipMethod::Ar => ar,
             DeclipMethod::Auto => self.frame.max(ar),
+            // The longest run tried and the clean samples after it.
+            DeclipMethod::Corner => MAX_CLUSTER + CORNER_SPAN + 1,
         }
     }
 }
@@ -951,9 +1105,81 @@ mod tests {
         }
     }
 
+    /// A sawtooth at `freq` through two one-pole low-passes at 2 kHz (a synth bass
+    /// through its filter), peak `drive_db` over 1.
+    fn saw(n: usize, freq: f64, drive_db: f64) -> Vec<f64> {
+        let a = (-2.0 * std::f64::consts::PI * 2_000.0 / RATE).exp();
+        let (mut z1, mut z2) = (0.0, 0.0);
+        let y: Vec<f64> = (0..n)
+            .map(|i| {
+                let ramp = 2.0 * (freq * i as f64 / RATE).fract() - 1.0;
+                z1 = ramp + a * (z1 - ramp);
+                z2 = z1 + a * (z2 - z1);
+                z2
+            })
+            .collect();
+        let peak = y.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        y.iter()
+            .map(|v| v * 10f64.powf(drive_db / 20.0) / peak)
+            .collect()
+    }
+
+    #[test]
+    fn a_clipped_sawtooth_is_rebuilt_at_its_corners() {
+        // A 55 Hz saw clipped by 8 dB: runs of ~4 ms at the top of each ramp, where it
+        // meets the fall, and at the bottom, where the fall meets the next ramp.
+        let clean = saw((RATE * 0.5) as usize, 55.0, 8.0);
+        let clipped: Vec<f64> = clean.iter().map(|v| v.clamp(-1.0, 1.0)).collect();
+        let at: Vec<usize> = (0..clean.len()).filter(|&i| clean[i].abs() > 1.0).collect();
+        let before = snr(&clean, &clipped, &at);
+        for method in [DeclipMethod::Corner, DeclipMethod::Auto] {
+            let (y, rebuilt) = declip_by(&clipped, 1.0, 700, method);
+            let gain = snr(&clean, &y, &at) - before;
+            eprintln!(
+                "saw, 8 dB, {method:?}: longest run {}, {rebuilt} of {} rebuilt, gain {gain:.1} dB",
+                longest_run(&clean),
+                at.len()
+            );
+            assert!(gain >= 10.0, "{method:?}: {gain:.1} dB");
+        }
+    }
+
+    #[test]
+    fn curved_peaks_are_not_taken_for_corners() {
+        // A low sine, a kick's decaying body and a bass part clipped by 8–12 dB: their
+        // approach to the rail bends or mirrors the way out, so the corner method leaves
+        // every run as recorded (and Auto rebuilds them as it did without it).
+        let n = (RATE * 2.0) as usize;
+        for (what, clean) in [
+            ("sine", sine(n, RATE, 55.0, 10f64.powf(8.0 / 20.0), 0.3)),
+            ("kick", drums(n, 17, false, 9.0)),
+            (
+                "bass",
+                music(n, 5, 0.25)
+                    .iter()
+                    .map(|v| v * 10f64.powf(12.0 / 20.0))
+                    .collect(),
+            ),
+        ] {
+            let clipped: Vec<f64> = clean
+                .iter()
+                .map(|v| v.clamp(-1.0, 1.0) as f32 as f64)
+                .collect();
+            assert!(clipped.iter().filter(|v| v.abs() >= 1.0).count() > 1000);
+            let (y, rebuilt) = declip_by(&clipped, 1.0, 512, DeclipMethod::Corner);
+            assert_eq!(rebuilt, 0, "{what}");
+            assert_eq!(y, clipped, "{what}");
+        }
+    }
+
     #[test]
     fn unclipped_input_passes_bit_exact_after_the_latency() {
-        for method in [DeclipMethod::Spade, DeclipMethod::Ar, DeclipMethod::Auto] {
+        for method in [
+            DeclipMethod::Spade,
+            DeclipMethod::Ar,
+            DeclipMethod::Auto,
+            DeclipMethod::Corner,
+        ] {
             unclipped_passes(method);
         }
     }

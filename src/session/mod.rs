@@ -171,8 +171,10 @@ pub struct DeclipRepair {
     pub rail: f64,
     /// How clipped runs are rebuilt: `"spade"` (sparse spectrum, the default when absent),
     /// `"ar"` (autoregressive interpolation held beyond the rail: better on noise-like
-    /// material, a snare, a kick's click) or `"auto"` (each frame by the model its
-    /// spectrum fits; what the engineer picks).
+    /// material, a snare, a kick's click), `"auto"` (each frame by the model its
+    /// spectrum fits; what the engineer picks) or `"corner"` (only runs at a straight
+    /// ramp's corner, as on a sawtooth, any length; the engineer's pick where runs are too
+    /// long for the others).
     #[serde(default)]
     pub method: crate::dsp::declip::DeclipMethod,
     /// S-SPADE's frame length, ms (rounded up to a power of two of samples); absent: 46 ms.
