@@ -303,6 +303,14 @@ struct Channel {
 }
 
 impl Channel {
+    /// The first absolute index from `from` on (before `limit`) whose sample is at or past
+    /// `threshold`; `limit` (or `from`, if later) when there is none.
+    fn next_clipped(&self, from: i64, limit: i64, threshold: f64) -> i64 {
+        (from..limit)
+            .find(|&t| self.x[(t - self.base) as usize].abs() >= threshold)
+            .unwrap_or(from.max(limit))
+    }
+
     fn new(frame: usize) -> Channel {
         Channel {
             x: vec![0.0; frame],
@@ -464,12 +472,12 @@ impl Declipper {
         let (rail, threshold) = (self.rail, self.threshold);
         for c in &mut self.channels {
             let mut t = c.done;
-            while t < limit {
-                let i = (t - c.base) as usize;
-                if c.x[i].abs() < threshold {
-                    t += 1;
-                    continue;
+            loop {
+                t = c.next_clipped(t, limit, threshold);
+                if t >= limit {
+                    break;
                 }
+                let i = (t - c.base) as usize;
                 let lim = (limit - c.base) as usize;
                 let (start, mut end, mut j) = (i, i, i + 1);
                 while j < lim && j - end <= AR_GAP && j - start < MAX_CLUSTER {
@@ -497,12 +505,12 @@ impl Declipper {
         let (rail, threshold) = (self.rail, self.threshold);
         for c in &mut self.channels {
             let mut t = c.corner_done;
-            while t < limit {
-                let i = (t - c.base) as usize;
-                if c.x[i].abs() < threshold {
-                    t += 1;
-                    continue;
+            loop {
+                t = c.next_clipped(t, limit, threshold);
+                if t >= limit {
+                    break;
                 }
+                let i = (t - c.base) as usize;
                 let lim = (limit - c.base) as usize;
                 let mut end = i + 1;
                 while end < lim && end - i < MAX_CLUSTER && c.x[end].abs() >= threshold {
