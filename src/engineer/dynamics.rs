@@ -28,6 +28,7 @@
 use std::io;
 
 use super::roles::Role;
+use super::words::power_db;
 use crate::analysis::relation::Relation;
 use crate::analysis::spectrum::{
     BAND_FRAME_BLOCK, BandFrames, FLOOR_DB, THIRD_OCTAVE_BANDS, third_octave_band,
@@ -106,7 +107,7 @@ pub fn duck_bass(tracks: &[DuckTrack<'_>], relations: &[Relation]) -> io::Result
 
     // 1. Hits: the kicks' low level near its loudest.
     let level: Vec<f64> = (0..frames)
-        .map(|t| db(kick[t * n..(t + 1) * n].iter().sum()))
+        .map(|t| power_db(kick[t * n..(t + 1) * n].iter().sum()))
         .collect();
     let sounding: Vec<f64> = level.iter().copied().filter(|&l| l > FLOOR_DB).collect();
     if sounding.is_empty() {
@@ -132,7 +133,7 @@ pub fn duck_bass(tracks: &[DuckTrack<'_>], relations: &[Relation]) -> io::Result
     // 3. Depth: how far the bass stands over the kick there, in all but the hits served.
     let over: Vec<f64> = (0..frames)
         .filter(|&t| hit[t])
-        .map(|t| db(bass[t * n + k]) - db(kick[t * n + k]))
+        .map(|t| power_db(bass[t * n + k]) - power_db(kick[t * n + k]))
         .collect();
     let depth = quantile(over, SERVED).round().min(MAX_DUCK_DB);
     if depth < MIN_DUCK_DB {
@@ -222,14 +223,6 @@ fn group_low_power(
         }
     }
     Ok(out)
-}
-
-fn db(power: f64) -> f64 {
-    if power > 0.0 {
-        (10.0 * power.log10()).max(FLOOR_DB)
-    } else {
-        FLOOR_DB
-    }
 }
 
 /// The `q` quantile (0…1) of `v` (not empty), the nearest rank.

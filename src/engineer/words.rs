@@ -281,7 +281,8 @@ impl Duck {
     }
 }
 
-fn power_db(p: f64) -> f64 {
+/// A power as dB, silence at −300 dB.
+pub(super) fn power_db(p: f64) -> f64 {
     10.0 * p.max(1e-30).log10()
 }
 
