@@ -2,6 +2,7 @@
 
 pub mod automation;
 pub mod biquad;
+pub mod crossover;
 pub mod declick;
 pub mod declip;
 pub mod delay;

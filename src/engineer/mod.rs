@@ -1,6 +1,7 @@
 //! The decisions, one file per domain. The engineer reads the analysis and writes a
 //! session; it renders audio only to try a decision.
 
+pub mod crossover;
 pub mod dynamics;
 pub mod frequency;
 pub mod level;
@@ -16,7 +17,8 @@ use std::path::PathBuf;
 use crate::analysis::relation::Relation;
 use crate::analysis::spectrum::{BandFrames, Spectrum};
 use crate::analysis::{TrackAnalysis, tempo};
-use crate::session::{FORMAT_VERSION, Master, Repair, Session, Strip, Track};
+use crate::dsp::crossover::Side;
+use crate::session::{Crossover, FORMAT_VERSION, Master, Repair, Session, Strip, Track};
 use master::Target;
 use roles::Role;
 
@@ -266,6 +268,47 @@ pub fn decide(
         .map(|(f, p)| (!f.mute).then_some(f.db + p.makeup_db))
         .collect();
     let checks = playback::check(&roles, &frames, &gains);
+    // The band split of pairs on one source, with every other level settled.
+    let splits = crossover::decide(
+        &tracks
+            .iter()
+            .zip(&roles)
+            .zip(faders.iter().zip(&places))
+            .zip(&spectra)
+            .map(
+                |(((t, &role), (fader, place)), &spectrum)| crossover::PairTrack {
+                    role,
+                    frames: &spectrum.frames,
+                    spectrum,
+                    gain_db: bus_gain_db(fader, place, t.channels),
+                },
+            )
+            .collect::<Vec<_>>(),
+        &relations,
+        sample_rate,
+    );
+    let mut crossovers: Vec<Option<Crossover>> = vec![None; tracks.len()];
+    for x in &splits {
+        for (i, side, partner) in [(x.low, Side::Low, x.high), (x.high, Side::High, x.low)] {
+            faders[i].db += x.makeup_db;
+            crossovers[i] = Some(Crossover {
+                freq_hz: x.freq_hz,
+                side,
+                partner: tracks[partner].name.clone(),
+            });
+        }
+        warnings.push(format!(
+            "{} and {}: split at {:.0} Hz ({} below, {} above), both {:+.1} dB: the pair heard in {:.0} % of its playing frames at worst, {:.0} % before",
+            tracks[x.low].name,
+            tracks[x.high].name,
+            x.freq_hz,
+            tracks[x.low].name,
+            tracks[x.high].name,
+            x.makeup_db,
+            100.0 * x.after,
+            100.0 * x.before
+        ));
+    }
 
     let tracks = tracks
         .iter()
@@ -274,14 +317,14 @@ pub fn decide(
         .zip(places.into_iter().zip(checks))
         .zip(repairs.into_iter().zip(inverted))
         .zip(dynamic_eq.into_iter().zip(ride))
-        .zip(unmask.eq)
+        .zip(unmask.eq.into_iter().zip(crossovers))
         .map(
             |(
                 (
                     ((((t, role), fader), (place, check)), (repair, polarity_inverted)),
                     (dynamic_eq, automation),
                 ),
-                eq,
+                (eq, crossover),
             )| {
                 if let Some(note) = &fader.note {
                     warnings.push(format!("{}: {note}", t.name));
@@ -310,6 +353,7 @@ pub fn decide(
                         polarity_inverted,
                         repair,
                         bass_harmonics: check.harmonics,
+                        crossover,
                         eq,
                         dynamic_eq,
                         automation,

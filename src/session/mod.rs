@@ -69,6 +69,11 @@ pub struct Strip {
     /// repairs); absent when off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bass_harmonics: Option<BassHarmonics>,
+    /// Band split with another track on the same source (after the repairs, before the
+    /// harmonics): this track keeps one side of a Linkwitz–Riley crossover, the partner
+    /// the other, so each mic carries the range it captures best. Absent when not split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crossover: Option<Crossover>,
     /// Static EQ, after the repairs and before the dynamic EQ: broad cuts where this track
     /// masks others that would otherwise go unheard. Absent when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -82,6 +87,20 @@ pub struct Strip {
     /// after the last it holds their gain. Absent when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub automation: Vec<GainPoint>,
+}
+
+/// One side of a band split between two tracks on one source (DI and amp, kick in and
+/// sub): a 4th-order Linkwitz–Riley low- or high-pass ([`crate::dsp::crossover`]). The
+/// partner's strip holds the other side at the same frequency, so on what both captured
+/// the two sum to the whole instrument, in phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Crossover {
+    /// Crossover frequency, Hz (−6 dB on each side).
+    pub freq_hz: f64,
+    /// The side this track keeps.
+    pub side: crate::dsp::crossover::Side,
+    /// The track holding the other side.
+    pub partner: String,
 }
 
 /// One point of an automation curve.
@@ -236,6 +255,7 @@ impl Default for Strip {
             mute: false,
             repair: Repair::default(),
             bass_harmonics: None,
+            crossover: None,
             eq: Vec::new(),
             dynamic_eq: Vec::new(),
             automation: Vec::new(),
@@ -370,6 +390,24 @@ impl Session {
                     ("repair.gate.hold_ms", g.hold_ms, 0.0, 2000.0),
                     ("repair.gate.release_ms", g.release_ms, 1.0, 5000.0),
                 ]);
+            }
+            if let Some(x) = &s.crossover {
+                checks.push((
+                    "crossover.freq_hz",
+                    x.freq_hz,
+                    20.0,
+                    20_000.0f64.min(nyquist),
+                ));
+                let partner = self.tracks.iter().find(|p| p.name == x.partner);
+                let other = partner.and_then(|p| p.strip.crossover.as_ref());
+                if !other.is_some_and(|o| {
+                    o.partner == t.name && o.side != x.side && o.freq_hz == x.freq_hz
+                }) {
+                    return Err(format!(
+                        "track {:?}: crossover partner {:?} must hold the other side at {} Hz",
+                        t.name, x.partner, x.freq_hz
+                    ));
+                }
             }
             for b in &s.eq {
                 checks.extend([
@@ -512,5 +550,34 @@ mod tests {
         let mut s = session();
         s.tracks[0].strip.eq[0].gain_db = -30.0;
         assert!(s.validate().unwrap_err().contains("eq.gain_db = -30"));
+    }
+
+    #[test]
+    fn a_split_pair_reads_back_and_a_lone_side_is_refused() {
+        use crate::dsp::crossover::Side;
+        let mut s = session();
+        let mut amp = s.tracks[0].clone();
+        amp.name = "bass_amp".into();
+        s.tracks[0].name = "bass_di".into();
+        s.tracks.push(amp);
+        let side = |side, partner: &str| {
+            Some(Crossover {
+                freq_hz: 125.0,
+                side,
+                partner: partner.into(),
+            })
+        };
+        s.tracks[0].strip.crossover = side(Side::Low, "bass_amp");
+        s.tracks[1].strip.crossover = side(Side::High, "bass_di");
+        let text = serde_json::to_string_pretty(&s).unwrap();
+        assert!(text.contains("\"side\": \"low\"") && text.contains("\"partner\": \"bass_amp\""));
+        assert_eq!(Session::parse(&text, Path::new("/s.json")).unwrap(), s);
+        // Without the partner's other side the split would not sum flat: refused.
+        let mut lone = s.clone();
+        lone.tracks[1].strip.crossover = side(Side::Low, "bass_di");
+        let e = lone.validate().unwrap_err();
+        assert!(e.contains("crossover partner \"bass_amp\""), "{e}");
+        lone.tracks[1].strip.crossover = None;
+        assert!(lone.validate().is_err());
     }
 }
