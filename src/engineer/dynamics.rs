@@ -26,9 +26,6 @@
 //! 4. **Depth**: per frame so served, the smallest whole dB that serves it; the dip is the
 //!    depth that serves [`SERVED`] of them: just enough, never more than [`MAX_DUCK_DB`].
 //!    Nothing is done where the dip would serve under [`MIN_GAIN`] of the hit frames.
-//!    Where the first dip leaves hits masked, a second is tried on what it leaves
-//!    ([`MAX_DIPS`]), no deeper than keeps each part's dips for the drum together within
-//!    [`MAX_DUCK_DB`] in every band.
 //! 5. **Shape**: full depth from the start of a hit's first frame (reached in
 //!    [`ATTACK_S`]) to the middle of its last, back to rest over one frame hop; hits closer
 //!    than that are one dip, so a part never bounces between two quick hits. A hit is short,
@@ -72,8 +69,6 @@ pub const MASK_OFFSET_DB: f64 = 6.0;
 pub const OVERLAP_DB: f64 = 10.0;
 /// A dip must serve at least this share of the hit frames (both levels counted).
 pub const MIN_GAIN: f64 = 0.02;
-/// Most dips per drum: its body and its crack, at most.
-pub const MAX_DIPS: usize = 2;
 /// The drums that are made room for.
 pub const DRUMS: [Role; 4] = [Role::Kick, Role::Snare, Role::Tom, Role::Percussion];
 /// Lowest and highest centre of a dip, Hz.
@@ -214,7 +209,7 @@ pub fn duck_under_hits(
         let rest_tracks: Vec<usize> = (0..tracks.len())
             .filter(|&i| playing(i) && tracks[i].role != drum && !parts.contains(&i))
             .collect();
-        let mut frames = HitFrames {
+        let frames = HitFrames {
             drums: group
                 .iter()
                 .map(|&i| gather(&[i]))
@@ -224,48 +219,28 @@ pub fn duck_under_hits(
                 .iter()
                 .map(|&i| gather(&[i]))
                 .collect::<io::Result<_>>()?,
-            cut_db: vec![[0.0; BANDS]; parts.len()],
         };
-        // 3–4. Band and depth, then a second dip where the first leaves the drum masked.
+        // 3–4. Band and depth.
+        let Some(choice) = model.choose(&frames, &parts, relations) else {
+            continue;
+        };
+        // 5. Shape.
         let hop = tracks[group[0]].frames.hop_s();
         let half_window = 0.5 * tracks[group[0]].frames.window_s();
-        for _ in 0..MAX_DIPS {
-            let Some(choice) = model.choose(&frames, &parts, relations) else {
-                break;
-            };
-            // The hit frames as the next dip finds them.
-            let centre = third_octave_band(choice.band).centre_hz;
-            for (k, p) in frames.parts.iter_mut().enumerate() {
-                if choice.tracks.contains(&parts[k]) {
-                    let g: [f64; BANDS] = std::array::from_fn(|b| {
-                        bell_power_gain(third_octave_band(b).centre_hz, centre, Q, -choice.depth_db)
-                    });
-                    for x in p.iter_mut() {
-                        for (y, g) in x.iter_mut().zip(&g) {
-                            *y *= g;
-                        }
-                    }
-                    for (c, g) in frames.cut_db[k].iter_mut().zip(&g) {
-                        *c -= power_db(*g);
-                    }
-                }
-            }
-            // 5. Shape.
-            let (points, runs) = dip_points(&hit, hop, half_window, choice.depth_db);
-            ducks.push(HitDuck {
-                drum,
-                bell: DynamicBell {
-                    freq_hz: centre,
-                    q: Q,
-                    points,
-                },
-                depth_db: choice.depth_db,
-                hits: runs,
-                heard_before: choice.heard_before,
-                heard_after: choice.heard_after,
-                tracks: choice.tracks,
-            });
-        }
+        let (points, runs) = dip_points(&hit, hop, half_window, choice.depth_db);
+        ducks.push(HitDuck {
+            drum,
+            bell: DynamicBell {
+                freq_hz: third_octave_band(choice.band).centre_hz,
+                q: Q,
+                points,
+            },
+            depth_db: choice.depth_db,
+            hits: runs,
+            heard_before: choice.heard_before,
+            heard_after: choice.heard_after,
+            tracks: choice.tracks,
+        });
     }
     Ok(ducks)
 }
@@ -276,10 +251,8 @@ struct HitFrames {
     drums: Vec<Vec<[f64; BANDS]>>,
     /// The tracks that take no dip (lead, other drums, parts that may not dip).
     rest: Vec<[f64; BANDS]>,
-    /// Each part that may dip, in the order of the `parts` indices (after the dips decided).
+    /// Each part that may dip, in the order of the `parts` indices.
     parts: Vec<Vec<[f64; BANDS]>>,
-    /// Per part and band, the cut of the dips decided for this drum so far, dB (positive).
-    cut_db: Vec<[f64; BANDS]>,
 }
 
 /// A dip decided by the model.
@@ -374,24 +347,7 @@ impl Model {
                     bell_power_gain(third_octave_band(b).centre_hz, centre, Q, -(d as f64))
                 })
             };
-            // The depths that keep every part's dips for this drum within the bound.
-            let gain: Vec<[f64; BANDS]> = (0..=MAX_DUCK_DB as usize)
-                .map(bell)
-                .take_while(|g| {
-                    f.cut_db
-                        .iter()
-                        .zip(&takes)
-                        .filter(|(_, t)| **t)
-                        .all(|(cut, _)| {
-                            cut.iter()
-                                .zip(g)
-                                .all(|(c, g)| c - power_db(*g) <= MAX_DUCK_DB + 1e-9)
-                        })
-                })
-                .collect();
-            if gain.len() < 2 {
-                continue;
-            }
+            let gain: Vec<[f64; BANDS]> = (0..=MAX_DUCK_DB as usize).map(bell).collect();
             // Per hit frame and level: the smallest depth that lets the drum be heard.
             // (level, depth) of each frame a dip could serve.
             let mut before = [0; 2];
@@ -711,50 +667,5 @@ mod tests {
         let d = duck_under_hits(&t, &[pair(2)]).unwrap();
         assert_eq!(d[0].tracks, vec![1, 2]);
         assert_eq!(duck_under_hits(&t, &[]).unwrap()[0].tracks, vec![1]);
-    }
-
-    #[test]
-    fn a_drum_masked_in_its_body_and_its_crack_in_turn_gets_two_dips_within_the_bound() {
-        // The hit's first frame is all body, its second all crack.
-        let (low, click) = ([band_at(50.0), band_at(63.0)], band_at(3150.0));
-        let kick = band_frames(400, move |t, b| match t % 10 {
-            0 if low.contains(&b) => -24.0,
-            1 if b == click => -24.0,
-            _ => FLOOR_DB,
-        });
-        let bass = sustained(-22.0, 40.0, 80.0);
-        let guitar = sustained(-16.0, 2500.0, 4000.0);
-        let t = [
-            track(Role::Kick, &kick),
-            track(Role::Bass, &bass),
-            track(Role::Guitar, &guitar),
-        ];
-        let d = duck_under_hits(&t, &[]).unwrap();
-        assert_eq!(d.len(), 2, "{d:?}");
-        let mut by_track: Vec<(usize, f64)> =
-            d.iter().map(|d| (d.tracks[0], d.bell.freq_hz)).collect();
-        by_track.sort_by_key(|t| t.0);
-        assert_eq!(d.iter().map(|d| d.tracks.len()).sum::<usize>(), 2);
-        assert!(
-            by_track[0].0 == 1 && (40.0..=80.0).contains(&by_track[0].1),
-            "{d:?}"
-        );
-        assert!(
-            by_track[1].0 == 2 && (2500.0..=4000.0).contains(&by_track[1].1),
-            "{d:?}"
-        );
-        assert_eq!(d[1].heard_after, [1.0, 1.0]);
-        // Every part's dips together never cut deeper than the bound, in any band.
-        for part in [1, 2] {
-            for b in 0..BANDS {
-                let f = third_octave_band(b).centre_hz;
-                let cut: f64 = d
-                    .iter()
-                    .filter(|d| d.tracks.contains(&part))
-                    .map(|d| -power_db(bell_power_gain(f, d.bell.freq_hz, Q, -d.depth_db)))
-                    .sum();
-                assert!(cut <= MAX_DUCK_DB + 1e-9, "{cut} dB at {f} Hz");
-            }
-        }
     }
 }
