@@ -67,7 +67,7 @@ const SMR_CLAMP_DB: f32 = 60.0;
 
 /// Threshold in quiet at the third-octave centres, dB SPL: ISO 226:2003 (20 Hz–12.5 kHz),
 /// ISO 389-7:2005 (16 kHz), extrapolated from ISO 389-7's 18 kHz value (20 kHz).
-const THRESHOLD_IN_QUIET_DB: [f64; BANDS] = [
+pub const THRESHOLD_IN_QUIET_DB: [f64; BANDS] = [
     78.5, 68.7, 59.5, 51.1, 44.0, 37.5, 31.5, 26.5, 22.1, 17.9, 14.4, 11.4, 8.6, 6.2, 4.4, 3.0,
     2.2, 2.4, 3.5, 1.7, -1.3, -4.2, -6.0, -5.4, -1.5, 6.0, 12.6, 13.9, 12.3, 40.2, 100.0,
 ];

@@ -234,7 +234,7 @@ pub fn decide(
     for (f, m) in faders.iter_mut().zip(&unmask.makeup_db) {
         f.db += m;
     }
-    // The bass's dip under the kick, with every fader settled.
+    // The sustained parts' dips under the drum hits, with every fader settled.
     let mut dynamic_eq = words.duck;
     let duck_tracks: Vec<dynamics::DuckTrack<'_>> = tracks
         .iter()
@@ -249,18 +249,28 @@ pub fn decide(
             },
         )
         .collect();
-    match dynamics::duck_bass(&duck_tracks, &relations) {
-        Ok(Some(d)) => {
-            warnings.push(format!(
-                "bass under the kick: dips {:.0} dB at {:.0} Hz during {} kick hits",
-                d.depth_db, d.bell.freq_hz, d.hits
-            ));
-            for &i in &d.tracks {
-                dynamic_eq[i].push(d.bell.clone());
+    match dynamics::duck_under_hits(&duck_tracks, &relations) {
+        Ok(ducks) => {
+            for d in ducks {
+                let names: Vec<&str> = d.tracks.iter().map(|&i| tracks[i].name.as_str()).collect();
+                warnings.push(format!(
+                    "room for the {} hits: {} dip {:.0} dB at {:.0} Hz during {} hits (heard in {:.0} % of its hit frames loud, {:.0} % quiet; before: {:.0} %, {:.0} %)",
+                    d.drum.name(),
+                    names.join(", "),
+                    d.depth_db,
+                    d.bell.freq_hz,
+                    d.hits,
+                    100.0 * d.heard_after[0],
+                    100.0 * d.heard_after[1],
+                    100.0 * d.heard_before[0],
+                    100.0 * d.heard_before[1]
+                ));
+                for &i in &d.tracks {
+                    dynamic_eq[i].push(d.bell.clone());
+                }
             }
         }
-        Ok(None) => {}
-        Err(e) => warnings.push(format!("bass under the kick: no dip ({e})")),
+        Err(e) => warnings.push(format!("room for the drum hits: no dip ({e})")),
     }
     let gains: Vec<Option<f64>> = faders
         .iter()
