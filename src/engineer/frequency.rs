@@ -93,7 +93,7 @@ pub struct Unmasking {
     pub makeup_db: Vec<f64>,
     /// Mean share of unmasked frames over the playing tracks, loud and quiet, before.
     pub before: [f64; 2],
-    /// The same after the cuts.
+    /// The same after the bells.
     pub after: [f64; 2],
 }
 
@@ -156,7 +156,7 @@ struct Heard {
     score: f64,
 }
 
-/// The playing tracks of a song, ready for trying cuts.
+/// The playing tracks of a song, ready for trying bells.
 struct Song {
     model: MaskingModel,
     /// Gain of each track on the bus, dB.
