@@ -1,17 +1,22 @@
 //! Frequency: static unmasking EQ. Where a track is masked in many of the frames where it
-//! plays, the tracks that mask it are cut, broadly and by a few dB, in the band where the
-//! masked track is nearest to being heard (after Hafezi & Reiss 2015, "Autonomous
-//! multitrack equalization based on masking reduction").
+//! plays, it is given a "home" band of its own: the tracks that mask it are cut, broadly and
+//! by a few dB, in the band where the masked track is nearest to being heard, and the masked
+//! track itself may be lifted there (after Hafezi & Reiss 2015, "Autonomous multitrack
+//! equalization based on masking reduction", and the complementary EQ of mix practice).
 //!
 //! Every move is tried on the masking model ([`crate::analysis::masking`]) at the loud and
 //! the quiet playback level and kept only when it raises the song's audibility — the mean
 //! share of unmasked frames over tracks and levels plus twice the worst track's — so a cut
-//! that unmasks one track by burying another is refused. The lead vocal is never cut (its
-//! words come first: [`super::words`]). Each cut track's fader makes up the loudness the
-//! cut took, so the balance stays the level stage's (and as consistent between clean and
-//! damaged stems): the EQ only moves a masker's energy out of the way. Decisions are read
-//! from the repaired, loudness-normalised frames, so the same stems with other input gains
-//! give the same cuts.
+//! or a lift that unmasks one track by burying another is refused. A move is one step on
+//! one masker, a lift of the masked track, or both at once (the lift and a cut on its two
+//! loudest maskers in the same band): where several parts crowd one band, a cut on any one
+//! of them frees too little to count, and only the complementary pair of moves does. The
+//! lead vocal is never equalised here (its words come first: [`super::words`]), nor is a
+//! track paired with another mic. Each equalised track's fader makes up the loudness its
+//! bells took or added, so the balance stays the level stage's (and as consistent between
+//! clean and damaged stems): the EQ only moves a track's energy from where it masks others
+//! to where it is heard. Decisions are read from the repaired, loudness-normalised frames,
+//! so the same stems with other input gains give the same bells.
 
 use super::roles::Role;
 use crate::analysis::masking::{AudibilityCriterion, MaskingModel, TrackAudibility, k_weighting};
@@ -21,20 +26,27 @@ use crate::analysis::spectrum::{
 use crate::dsp::automation::bell_power_gain;
 use crate::session::Bell;
 
-/// Where the cuts may sit, Hz: one bell per octave.
-pub const CENTRES_HZ: [f64; 8] = [63.0, 125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0];
-/// Bandwidth of a cut: Q 1 is about 1.4 octaves, broad enough to sound like a balance
+/// Where the bells may sit, Hz: one per octave, and the air (10–16 kHz) where cymbals and
+/// the breath of voices are heard over the mids of everything else.
+pub const CENTRES_HZ: [f64; 9] = [
+    63.0, 125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 12_000.0,
+];
+/// Bandwidth of a bell: Q 1 is about 1.4 octaves, broad enough to sound like a balance
 /// move rather than a notch.
 pub const Q: f64 = 1.0;
-/// Depth of one step, dB.
+/// Depth (or height) of one step, dB.
 pub const STEP_DB: f64 = 2.0;
 /// Deepest cut of one bell, dB.
 pub const MAX_CUT_DB: f64 = 6.0;
+/// Highest lift of one bell, dB: the masked track's home band, made up in its fader.
+pub const MAX_BOOST_DB: f64 = 6.0;
 /// Most bells on one track: more would reshape its tone rather than make room.
-pub const MAX_BELLS: usize = 2;
+pub const MAX_BELLS: usize = 3;
+/// Lifts on one track: one home band.
+pub const MAX_BOOSTS: usize = 1;
 /// A track is served once it is unmasked in this share of its playing frames at both levels.
 pub const TARGET: f64 = 0.9;
-/// Playback levels the cuts are judged at, dB SPL (as [`super::playback`]).
+/// Playback levels the bells are judged at, dB SPL (as [`super::playback`]).
 const LEVELS_SPL: [f64; 2] = [super::playback::LOUD_SPL, super::playback::QUIET_SPL];
 /// Weight of the worst track in the objective, beside the mean.
 const WORST_WEIGHT: f64 = 2.0;
@@ -42,21 +54,24 @@ const WORST_WEIGHT: f64 = 2.0;
 const MIN_GAIN: f64 = 1e-3;
 /// Maskers tried per masked track and centre: the loudest there.
 const MASKERS_TRIED: usize = 4;
-/// Moves at most per song (each costs a few model evaluations).
-const MAX_MOVES: usize = 24;
+/// Maskers cut together with a lift of the masked track.
+const HOME_MASKERS: usize = 2;
+/// Moves at most per song (each costs a dozen model evaluations at most).
+const MAX_MOVES: usize = 40;
 
-/// A frame counts as unmasked when some of the track gets through: a tenth of its
-/// sensation level in bands above the masked threshold. Nearer the listener's "I can hear
-/// it" than the half the balance checks ask for.
+/// A frame counts as unmasked when some of the track gets through: a fiftieth of its
+/// sensation level in bands above the masked threshold, about one band of the track's
+/// own. A listener hears a part that pokes through in one band ("there is the organ"),
+/// so a home band of its own is enough, as the benchmark's "some band passes" rule has it.
 const CRITERION: AudibilityCriterion = AudibilityCriterion {
     min_smr_db: 0.0,
-    min_audible_share: 0.1,
+    min_audible_share: 0.02,
     per_frame: false,
 };
 
 /// One track as the unmasking sees it.
 pub struct UnmaskTrack<'a> {
-    /// Its role (the lead vocal is never cut).
+    /// Its role (the lead vocal is never equalised).
     pub role: Role,
     /// Its short-time third-octave frames, after its repairs.
     pub frames: &'a BandFrames,
@@ -64,11 +79,11 @@ pub struct UnmaskTrack<'a> {
     pub gain_db: Option<f64>,
     /// It captured the same source as another track (kick in/out, DI and amp: a pair from
     /// [`crate::analysis::relation`]): how the two sum is part of its sound, and a bell on
-    /// one of them alone turns its phase against the other, so it is never cut.
+    /// one of them alone turns its phase against the other, so it is never equalised.
     pub paired: bool,
 }
 
-/// The cuts decided: per track, its static bells (empty where it is left alone), and the
+/// The bells decided: per track, its static bells (empty where it is left alone), and the
 /// song's audibility before and after, per level.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Unmasking {
@@ -78,35 +93,40 @@ pub struct Unmasking {
     pub makeup_db: Vec<f64>,
     /// Mean share of unmasked frames over the playing tracks, loud and quiet, before.
     pub before: [f64; 2],
-    /// The same after the cuts.
+    /// The same after the bells.
     pub after: [f64; 2],
 }
 
-/// Per-band power gain (dB) of a set of cuts `(centre index, dB)`.
-fn eq_db(cuts: &[(usize, f64)]) -> Vec<f64> {
+/// Per-band power gain (dB) of a track's bells `(centre index, dB)`.
+fn eq_db(bells: &[(usize, f64)]) -> Vec<f64> {
     (0..THIRD_OCTAVE_BANDS)
         .map(|b| {
             let f = third_octave_band(b).centre_hz;
-            cuts.iter()
+            bells
+                .iter()
                 .map(|&(c, g)| 10.0 * bell_power_gain(f, CENTRES_HZ[c], Q, g).log10())
                 .sum()
         })
         .collect()
 }
 
-/// One [`STEP_DB`] more cut at centre `c` in a track's cuts; `false` (nothing changed) when
-/// that bell is at [`MAX_CUT_DB`] or the track has its [`MAX_BELLS`] elsewhere.
-fn deepen(cuts: &mut Vec<(usize, f64)>, c: usize) -> bool {
-    if let Some((_, g)) = cuts.iter_mut().find(|(k, _)| *k == c) {
-        if *g - STEP_DB < -MAX_CUT_DB - 1e-9 {
+/// One step of `delta_db` (a cut when negative, a lift when positive) on the bell at
+/// centre `c` of a track's bells; `false` (nothing changed) when the bell would pass
+/// [`MAX_CUT_DB`] or [`MAX_BOOST_DB`], turn from a cut to a lift or back, or be one bell
+/// (or one lift) more than [`MAX_BELLS`] ([`MAX_BOOSTS`]).
+fn step(bells: &mut Vec<(usize, f64)>, c: usize, delta_db: f64) -> bool {
+    if let Some((_, g)) = bells.iter_mut().find(|(k, _)| *k == c) {
+        let next = *g + delta_db;
+        if *g * delta_db < 0.0 || !(-MAX_CUT_DB - 1e-9..=MAX_BOOST_DB + 1e-9).contains(&next) {
             return false;
         }
-        *g -= STEP_DB;
+        *g = next;
     } else {
-        if cuts.len() >= MAX_BELLS {
+        let lifts = bells.iter().filter(|(_, g)| *g > 0.0).count();
+        if bells.len() >= MAX_BELLS || (delta_db > 0.0 && lifts >= MAX_BOOSTS) {
             return false;
         }
-        cuts.push((c, -STEP_DB));
+        bells.push((c, delta_db));
     }
     true
 }
@@ -121,6 +141,9 @@ fn nearest_centre(freq_hz: f64) -> usize {
         .unwrap_or(0)
 }
 
+/// Per track, its bells `(centre index, dB)`.
+type Bells = Vec<Vec<(usize, f64)>>;
+
 /// Share of unmasked frames per track, loud and quiet (`None`: never plays).
 type Shares = Vec<[Option<f64>; 2]>;
 
@@ -133,7 +156,7 @@ struct Heard {
     score: f64,
 }
 
-/// The playing tracks of a song, ready for trying cuts.
+/// The playing tracks of a song, ready for trying bells.
 struct Song {
     model: MaskingModel,
     /// Gain of each track on the bus, dB.
@@ -144,8 +167,8 @@ struct Song {
 
 impl Song {
     /// The fader make-up (dB) that keeps a track's loudness where the level stage put it
-    /// once `cuts` are in: the balance is the level stage's, the EQ only moves energy
-    /// away from where the track masks others.
+    /// once its bells are in (`eq_db`, per band): the balance is the level stage's, the EQ
+    /// only moves energy from where the track masks others to where it is heard.
     fn makeup_db(&self, track: usize, eq_db: &[f64]) -> f64 {
         let w = &self.weighted[track];
         let before: f64 = w.iter().sum();
@@ -161,9 +184,9 @@ impl Song {
         }
     }
 
-    /// How the tracks are heard with `cuts` (and their make-up).
-    fn hear(&self, cuts: &[Vec<(usize, f64)>]) -> Option<Heard> {
-        let eq: Vec<Vec<f64>> = cuts.iter().map(|c| eq_db(c)).collect();
+    /// How the tracks are heard with `bells` (and their make-up).
+    fn hear(&self, bells: &[Vec<(usize, f64)>]) -> Option<Heard> {
+        let eq: Vec<Vec<f64>> = bells.iter().map(|c| eq_db(c)).collect();
         let gains: Vec<f64> = (0..self.gains.len())
             .map(|j| self.gains[j] + self.makeup_db(j, &eq[j]))
             .collect();
@@ -256,7 +279,30 @@ fn characteristic_centres(heard: &TrackAudibility) -> Vec<usize> {
     centres
 }
 
-/// Decides the static unmasking cuts of a song. Tracks whose frames are not on the
+/// The moves tried for masked track `i` at centre `c`, each a list of steps `(track, dB)`
+/// at that centre: a cut on each of its loudest maskers there (`maskers`, loudest first),
+/// and, when `i` may be equalised, a lift of `i` alone and the lift together with a cut on
+/// its [`HOME_MASKERS`] loudest maskers.
+fn moves(i: usize, lift: bool, maskers: &[usize]) -> Vec<Vec<(usize, f64)>> {
+    let mut out: Vec<Vec<(usize, f64)>> = maskers
+        .iter()
+        .take(MASKERS_TRIED)
+        .map(|&j| vec![(j, -STEP_DB)])
+        .collect();
+    if lift {
+        out.push(vec![(i, STEP_DB)]);
+        if maskers.len() > 1 {
+            out.push(
+                std::iter::once((i, STEP_DB))
+                    .chain(maskers.iter().take(HOME_MASKERS).map(|&j| (j, -STEP_DB)))
+                    .collect(),
+            );
+        }
+    }
+    out
+}
+
+/// Decides the static unmasking EQ of a song. Tracks whose frames are not on the
 /// masking model's grid, or a model that cannot be read, leave every strip flat.
 pub fn decide(tracks: &[UnmaskTrack<'_>]) -> Unmasking {
     let n = tracks.len();
@@ -275,7 +321,7 @@ pub fn decide(tracks: &[UnmaskTrack<'_>]) -> Unmasking {
         .iter()
         .map(|&i| tracks[i].gain_db.unwrap_or(0.0))
         .collect();
-    let can_cut: Vec<bool> = playing
+    let can_eq: Vec<bool> = playing
         .iter()
         .map(|&i| tracks[i].role != Role::LeadVocal && !tracks[i].paired)
         .collect();
@@ -285,8 +331,8 @@ pub fn decide(tracks: &[UnmaskTrack<'_>]) -> Unmasking {
         gains,
     };
     let m = playing.len();
-    let mut cuts: Vec<Vec<(usize, f64)>> = vec![Vec::new(); m];
-    let Some(mut now) = song.hear(&cuts) else {
+    let mut bells: Bells = vec![Vec::new(); m];
+    let Some(mut now) = song.hear(&bells) else {
         return flat;
     };
     let before = mean_per_level(&now.shares);
@@ -305,7 +351,7 @@ pub fn decide(tracks: &[UnmaskTrack<'_>]) -> Unmasking {
         else {
             break;
         };
-        let mut found: Option<(usize, usize, Heard)> = None;
+        let mut found: Option<(Bells, Heard)> = None;
         for c in characteristic_centres(&now.loud[i]) {
             // The loudest tracks around the centre are the likely maskers.
             let near: Vec<usize> = (0..THIRD_OCTAVE_BANDS)
@@ -317,27 +363,28 @@ pub fn decide(tracks: &[UnmaskTrack<'_>]) -> Unmasking {
                 })
                 .collect();
             let mut maskers: Vec<(usize, f64)> = (0..m)
-                .filter(|&j| j != i && can_cut[j])
+                .filter(|&j| j != i && can_eq[j])
                 .map(|j| (j, near.iter().map(|&b| song.weighted[j][b]).sum::<f64>()))
                 .collect();
             maskers.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-            for &(j, _) in maskers.iter().take(MASKERS_TRIED) {
-                let mut trial = cuts.clone();
-                if !deepen(&mut trial[j], c) {
+            let maskers: Vec<usize> = maskers.into_iter().map(|(j, _)| j).collect();
+            for steps in moves(i, can_eq[i], &maskers) {
+                let mut trial = bells.clone();
+                if !steps.iter().all(|&(j, g)| step(&mut trial[j], c, g)) {
                     continue;
                 }
                 let Some(h) = song.hear(&trial) else {
                     continue;
                 };
-                let best = found.as_ref().map_or(now.score, |f| f.2.score);
+                let best = found.as_ref().map_or(now.score, |f| f.1.score);
                 if h.score > best + MIN_GAIN {
-                    found = Some((j, c, h));
+                    found = Some((trial, h));
                 }
             }
         }
         match found {
-            Some((j, c, h)) => {
-                deepen(&mut cuts[j], c);
+            Some((trial, h)) => {
+                bells = trial;
                 now = h;
             }
             None => served[i] = true,
@@ -345,7 +392,7 @@ pub fn decide(tracks: &[UnmaskTrack<'_>]) -> Unmasking {
     }
     let mut out = flat;
     for (k, &i) in playing.iter().enumerate() {
-        let mut bells: Vec<Bell> = cuts[k]
+        let mut eq: Vec<Bell> = bells[k]
             .iter()
             .map(|&(c, g)| Bell {
                 freq_hz: CENTRES_HZ[c],
@@ -353,9 +400,9 @@ pub fn decide(tracks: &[UnmaskTrack<'_>]) -> Unmasking {
                 gain_db: g,
             })
             .collect();
-        bells.sort_by(|a, b| a.freq_hz.total_cmp(&b.freq_hz));
-        out.eq[i] = bells;
-        out.makeup_db[i] = song.makeup_db(k, &eq_db(&cuts[k]));
+        eq.sort_by(|a, b| a.freq_hz.total_cmp(&b.freq_hz));
+        out.eq[i] = eq;
+        out.makeup_db[i] = song.makeup_db(k, &eq_db(&bells[k]));
     }
     out.before = before;
     out.after = mean_per_level(&now.shares);
@@ -446,6 +493,178 @@ mod tests {
             track(Role::Keys, &t2, Some(-8.0), false),
         ]);
         assert_eq!(again.eq, u.eq);
+    }
+
+    /// K-weighted long-term power of a track's frames after its bells and make-up, dB.
+    fn weighted_db(t: &BandFrames, bells: &[Bell], makeup_db: f64) -> f64 {
+        let cuts: Vec<(usize, f64)> = bells
+            .iter()
+            .map(|b| {
+                (
+                    CENTRES_HZ.iter().position(|&c| c == b.freq_hz).unwrap(),
+                    b.gain_db,
+                )
+            })
+            .collect();
+        let eq = eq_db(&cuts);
+        let db = t.to_vec().unwrap();
+        let p: f64 = db
+            .chunks_exact(THIRD_OCTAVE_BANDS)
+            .flat_map(|f| f.iter().enumerate())
+            .map(|(b, &d)| {
+                k_weighting(third_octave_band(b).centre_hz)
+                    * 10f64.powf((d as f64 + eq[b] + makeup_db) / 10.0)
+            })
+            .sum();
+        10.0 * p.log10()
+    }
+
+    #[test]
+    fn a_part_masked_by_the_lead_is_lifted_in_a_band_of_its_own_at_the_same_loudness() {
+        // The lead covers the mids; a backing part under it in the mids has a breath of
+        // air (10–16 kHz) just under the lead's own. The lead may not be cut: the only way
+        // to the ear is a lift of the part's air.
+        let air = band(10_000.0);
+        let lead = frames(300, move |_, b| if b >= air { -44.0 } else { -20.0 });
+        let backing = frames(300, move |t, b| {
+            let wobble = [-1.0, 0.0, 1.0, 0.0][t % 4];
+            (if b >= air { -46.0 } else { -30.0 }) + wobble
+        });
+        let u = decide(&[
+            track(Role::LeadVocal, &lead, Some(0.0), false),
+            track(Role::BackingVocal, &backing, Some(0.0), false),
+        ]);
+        assert!(
+            u.eq[0].is_empty(),
+            "the lead is never equalised: {:?}",
+            u.eq
+        );
+        assert_eq!(u.makeup_db[0], 0.0);
+        let lift = u.eq[1].iter().find(|b| b.gain_db > 0.0);
+        let lift = lift.unwrap_or_else(|| panic!("a lift on the backing part: {:?}", u.eq));
+        assert!(lift.freq_hz >= 8000.0, "in its air: {lift:?}");
+        assert!(lift.gain_db <= MAX_BOOST_DB, "{lift:?}");
+        assert!(
+            u.after[0] > u.before[0] + 0.1,
+            "{:?} → {:?}",
+            u.before,
+            u.after
+        );
+        // The fader pays for the lift: the part is as loud as the level stage set it.
+        assert!(u.makeup_db[1] < 0.0, "{}", u.makeup_db[1]);
+        let (flat, lifted) = (
+            weighted_db(&backing, &[], 0.0),
+            weighted_db(&backing, &u.eq[1], u.makeup_db[1]),
+        );
+        assert!((flat - lifted).abs() < 0.01, "{flat} dB vs {lifted} dB");
+    }
+
+    #[test]
+    fn bells_stay_few_broad_and_bounded_in_a_crowded_mix() {
+        // Six parts crowd the mids around the lead, each with its peak a third of an octave
+        // from the next, every one masked by the others in most frames.
+        let parts: Vec<BandFrames> = (0..6)
+            .map(|p| {
+                let peak = band(500.0) + 2 * p;
+                frames(400, move |t, b| {
+                    let wobble = [-2.0, 0.0, 2.0, 0.0][(t + p) % 4];
+                    -24.0 - 1.5 * (b as f64 - peak as f64).abs() + wobble
+                })
+            })
+            .collect();
+        let lead = frames(400, |_, b| {
+            -22.0 - 1.0 * (b as f64 - band(1000.0) as f64).abs()
+        });
+        let mut tracks = vec![track(Role::LeadVocal, &lead, Some(0.0), false)];
+        tracks.extend(parts.iter().map(|p| track(Role::Keys, p, Some(0.0), false)));
+        let u = decide(&tracks);
+        assert!(
+            u.eq[0].is_empty(),
+            "the lead is never equalised: {:?}",
+            u.eq[0]
+        );
+        assert!(u.eq.iter().any(|e| !e.is_empty()), "something is done");
+        for (i, e) in u.eq.iter().enumerate() {
+            assert!(e.len() <= MAX_BELLS, "track {i}: {e:?}");
+            assert!(
+                e.iter().filter(|b| b.gain_db > 0.0).count() <= MAX_BOOSTS,
+                "{e:?}"
+            );
+            for b in e {
+                assert!(
+                    b.gain_db >= -MAX_CUT_DB && b.gain_db <= MAX_BOOST_DB,
+                    "{b:?}"
+                );
+                assert!(b.gain_db != 0.0 && b.q == Q, "{b:?}");
+                assert!(CENTRES_HZ.contains(&b.freq_hz), "{b:?}");
+            }
+        }
+        let steps: f64 =
+            u.eq.iter()
+                .flatten()
+                .map(|b| b.gain_db.abs() / STEP_DB)
+                .sum();
+        assert!(steps <= (MAX_MOVES * (1 + HOME_MASKERS)) as f64, "{steps}");
+        assert!(u.after[0] >= u.before[0] && u.after[1] >= u.before[1]);
+    }
+
+    /// The masked part and the masker of [`song`], and a third part at 4 kHz just heard
+    /// over the masker in every frame: a cut on the masker made up in its fader lifts it
+    /// at 4 kHz and buries that part.
+    fn crowded(bystander: bool) -> Unmasking {
+        let (masker, target) = song(-27.0);
+        let k = band(4000.0);
+        let at = |level: f64| {
+            frames(300, move |_, b| {
+                if b + 1 >= k && b <= k + 1 {
+                    level
+                } else {
+                    FLOOR_DB
+                }
+            })
+        };
+        // The quietest level (0.05 dB steps) at which it is heard in every frame.
+        let heard = |level: f64| {
+            let c = at(level);
+            let model = MaskingModel::new(&[&masker, &c]).unwrap();
+            LEVELS_SPL.iter().all(|&spl| {
+                let a = model.audibility(&[0.0, 0.0], spl, &CRITERION).unwrap();
+                a[1].share_unmasked == Some(1.0)
+            })
+        };
+        let level = (0..400)
+            .map(|s| -40.0 + 0.05 * s as f64)
+            .find(|&l| heard(l))
+            .unwrap();
+        let third = at(level);
+        let mut tracks = vec![
+            track(Role::Guitar, &masker, Some(0.0), false),
+            track(Role::Keys, &target, Some(0.0), false),
+        ];
+        if bystander {
+            tracks.push(track(Role::Strings, &third, Some(0.0), false));
+        }
+        decide(&tracks)
+    }
+
+    #[test]
+    fn a_cut_that_buries_another_part_is_refused() {
+        let alone = crowded(false);
+        assert!(
+            alone.eq[0]
+                .iter()
+                .any(|b| b.freq_hz == 1000.0 && b.gain_db < 0.0),
+            "without the third part the masker is cut at 1 kHz: {:?}",
+            alone.eq
+        );
+        let u = crowded(true);
+        assert!(
+            u.eq[0]
+                .iter()
+                .all(|b| b.freq_hz > 2000.0 || b.gain_db > 0.0),
+            "the cut at 1 kHz would bury the part at 4 kHz: {:?}",
+            u.eq
+        );
     }
 
     #[test]
