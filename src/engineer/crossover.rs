@@ -21,8 +21,9 @@
 //! split: the overheads or a room mic capture the whole kit, not one drum, so a close mic
 //! related to them is never split against them.
 
+use super::frequency::{self, Shares};
 use super::roles::Role;
-use crate::analysis::masking::{AudibilityCriterion, MaskingModel, k_weighting};
+use crate::analysis::masking::{MaskingModel, k_weighting};
 use crate::analysis::relation::Relation;
 use crate::analysis::spectrum::{BandFrames, Spectrum, THIRD_OCTAVE_BANDS, third_octave_band};
 use crate::dsp::crossover::{LinkwitzRiley, Side};
@@ -40,15 +41,6 @@ pub const CANDIDATES_HZ: [f64; 12] = [
 /// frames hear the split kick lose its lowest band) would also flip between nearly equal
 /// inputs, such as a song's clean and damaged stems, and move the balance with it.
 pub const MIN_GAIN: f64 = 0.1;
-/// Playback levels the split is judged at, dB SPL (as [`super::playback`]).
-const LEVELS_SPL: [f64; 2] = [super::playback::LOUD_SPL, super::playback::QUIET_SPL];
-/// A frame counts as unmasked when a tenth of the track's sensation level gets through
-/// (the static unmasking's "I can hear it", [`super::frequency`]).
-const CRITERION: AudibilityCriterion = AudibilityCriterion {
-    min_smr_db: 0.0,
-    min_audible_share: 0.1,
-    per_frame: false,
-};
 
 /// One track as the crossover sees it.
 pub struct PairTrack<'a> {
@@ -143,9 +135,6 @@ fn pair_makeup_db(pa: &[f64], pb: &[f64], eq_a: &[f64], eq_b: &[f64], rho: f64) 
     }
 }
 
-/// Share of unmasked frames per track, loud and quiet (`None`: never plays).
-type Shares = Vec<[Option<f64>; 2]>;
-
 /// A candidate split with the balance it leaves: the model tracks' gains, EQ and shares.
 struct Trial {
     split: Split,
@@ -154,16 +143,10 @@ struct Trial {
     shares: Shares,
 }
 
-/// Shares of unmasked frames per model track, loud and quiet.
+/// Shares of unmasked frames per model track, loud and quiet, heard as the static
+/// unmasking hears them.
 fn hear(model: &MaskingModel, gains: &[f64], eq: &[Vec<f64>]) -> Option<Shares> {
-    let mut shares = vec![[None; 2]; gains.len()];
-    for (l, &spl) in LEVELS_SPL.iter().enumerate() {
-        let a = model.audibility_with_eq(gains, eq, spl, &CRITERION).ok()?;
-        for (s, t) in shares.iter_mut().zip(&a) {
-            s[l] = t.share_unmasked;
-        }
-    }
-    Some(shares)
+    frequency::hear_at_levels(model, gains, eq).map(|(shares, _)| shares)
 }
 
 /// The worse share of two tracks over both levels (1 when neither plays).

@@ -147,7 +147,30 @@ fn nearest_centre(freq_hz: f64) -> usize {
 type Bells = Vec<Vec<(usize, f64)>>;
 
 /// Share of unmasked frames per track, loud and quiet (`None`: never plays).
-type Shares = Vec<[Option<f64>; 2]>;
+pub(super) type Shares = Vec<[Option<f64>; 2]>;
+
+/// How the tracks are heard at the loud and the quiet playback level with `gains` (dB)
+/// and per-band `eq` (dB, empty for flat), by this module's criterion: each track's shares
+/// of unmasked frames, and its details at the loud level. The crossover judges its splits
+/// by the same ear.
+pub(super) fn hear_at_levels(
+    model: &MaskingModel,
+    gains: &[f64],
+    eq: &[Vec<f64>],
+) -> Option<(Shares, Vec<TrackAudibility>)> {
+    let mut shares = vec![[None; 2]; gains.len()];
+    let mut loud = Vec::new();
+    for (l, &spl) in LEVELS_SPL.iter().enumerate() {
+        let a = model.audibility_with_eq(gains, eq, spl, &CRITERION).ok()?;
+        for (s, t) in shares.iter_mut().zip(&a) {
+            s[l] = t.share_unmasked;
+        }
+        if l == 0 {
+            loud = a;
+        }
+    }
+    Some((shares, loud))
+}
 
 /// A balance as the model hears it.
 struct Heard {
@@ -192,20 +215,7 @@ impl Song {
         let gains: Vec<f64> = (0..self.gains.len())
             .map(|j| self.gains[j] + self.makeup_db(j, &eq[j]))
             .collect();
-        let mut shares = vec![[None; 2]; gains.len()];
-        let mut loud = Vec::new();
-        for (l, &spl) in LEVELS_SPL.iter().enumerate() {
-            let a = self
-                .model
-                .audibility_with_eq(&gains, &eq, spl, &CRITERION)
-                .ok()?;
-            for (s, t) in shares.iter_mut().zip(&a) {
-                s[l] = t.share_unmasked;
-            }
-            if l == 0 {
-                loud = a;
-            }
-        }
+        let (shares, loud) = hear_at_levels(&self.model, &gains, &eq)?;
         let all: Vec<f64> = shares.iter().flatten().flatten().copied().collect();
         let score = if all.is_empty() {
             0.0
