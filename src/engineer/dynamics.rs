@@ -143,15 +143,8 @@ pub fn duck_under_hits(
         return Ok(Vec::new());
     }
     // The playback calibration: the mix's mean power over the song, as the benchmark sets it.
-    let mut mix_power: Vec<f64> = Vec::new();
-    for i in (0..tracks.len()).filter(|&i| playing(i)) {
-        each_frame(&tracks[i], |f, p| {
-            if mix_power.len() <= f {
-                mix_power.resize(f + 1, 0.0);
-            }
-            mix_power[f] += p.iter().sum::<f64>();
-        })?;
-    }
+    let playing_tracks: Vec<usize> = (0..tracks.len()).filter(|&i| playing(i)).collect();
+    let mix_power = frame_power(tracks, &playing_tracks)?;
     if mix_power.is_empty() {
         return Ok(Vec::new());
     }
@@ -167,16 +160,10 @@ pub fn duck_under_hits(
             continue;
         }
         // 1. Hits: the drum's level near its loudest.
-        let mut level: Vec<f64> = Vec::new();
-        for &i in &group {
-            each_frame(&tracks[i], |f, p| {
-                if level.len() <= f {
-                    level.resize(f + 1, 0.0);
-                }
-                level[f] += p.iter().sum::<f64>();
-            })?;
-        }
-        let level: Vec<f64> = level.into_iter().map(power_db).collect();
+        let level: Vec<f64> = frame_power(tracks, &group)?
+            .into_iter()
+            .map(power_db)
+            .collect();
         let sounding: Vec<f64> = level.iter().copied().filter(|&l| l > FLOOR_DB).collect();
         if sounding.is_empty() {
             continue;
@@ -488,6 +475,21 @@ fn each_frame(t: &DuckTrack<'_>, mut visit: impl FnMut(usize, &[f64; BANDS])) ->
         }
     }
     Ok(())
+}
+
+/// Power per frame of the tracks `of` together (after their gains), linear, as long as
+/// the longest of them.
+fn frame_power(tracks: &[DuckTrack<'_>], of: &[usize]) -> io::Result<Vec<f64>> {
+    let mut power: Vec<f64> = Vec::new();
+    for &i in of {
+        each_frame(&tracks[i], |f, p| {
+            if power.len() <= f {
+                power.resize(f + 1, 0.0);
+            }
+            power[f] += p.iter().sum::<f64>();
+        })?;
+    }
+    Ok(power)
 }
 
 /// The `q` quantile (0…1) of `v` (not empty), the nearest rank.
