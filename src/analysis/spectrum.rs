@@ -754,24 +754,14 @@ fn tilt(levels: &[f64], rate: f64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dsp::testsig::Rng;
     use std::f64::consts::PI;
 
-    /// Seeded xorshift64*: uniform in [-1, 1).
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> f64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            let x = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D);
-            (x >> 11) as f64 / (1u64 << 52) as f64 - 1.0
-        }
-        /// Uniform noise of RMS `rms`.
-        fn noise(&mut self, n: usize, rms: f64) -> Vec<f32> {
-            (0..n)
-                .map(|_| (self.next() * rms * 3f64.sqrt()) as f32)
-                .collect()
-        }
+    /// Uniform noise of RMS `rms`.
+    fn uniform_noise(rng: &mut Rng, n: usize, rms: f64) -> Vec<f32> {
+        (0..n)
+            .map(|_| (rng.uniform() * rms * 3f64.sqrt()) as f32)
+            .collect()
     }
 
     /// A sine with 10 ms raised-cosine fades, so its spectrum stays narrow (an abrupt
@@ -895,7 +885,7 @@ mod tests {
     fn noise_tilt_centroid_and_total_energy() {
         let rate = 48_000;
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-        let white = rng.noise(rate as usize * 20, 0.1);
+        let white = uniform_noise(&mut rng, rate as usize * 20, 0.1);
         let s = analyse(&white, 1, rate, 1000);
         // White noise: equal power per Hz, so +3.01 dB per octave in band levels.
         let tilt = s.tilt_db_per_octave.unwrap();
@@ -949,8 +939,8 @@ mod tests {
         let rate = 48_000;
         let n = rate as usize * 10;
         let mut rng = Rng(42);
-        let a = rng.noise(n, 0.1);
-        let b = rng.noise(n, 0.1);
+        let a = uniform_noise(&mut rng, n, 0.1);
+        let b = uniform_noise(&mut rng, n, 0.1);
 
         // Identical channels: mono.
         let s = analyse(&interleave(&a, &a), 2, rate, 4096);
@@ -1026,7 +1016,7 @@ mod tests {
     fn block_size_does_not_change_the_result() {
         let rate = 48_000;
         let mut rng = Rng(7);
-        let x = rng.noise(rate as usize * 7 * 2 + 2 * 333, 0.2);
+        let x = uniform_noise(&mut rng, rate as usize * 7 * 2 + 2 * 333, 0.2);
         let a = analyse(&x, 2, rate, 1);
         let b = analyse(&x, 2, rate, 100_000);
         let c = analyse(&x, 2, rate, 4097);
@@ -1071,7 +1061,7 @@ mod tests {
         let (frames, peak) = crate::test_heap::peak_of(|| {
             let mut m = SpectrumMeter::new(1, rate);
             for _ in 0..secs {
-                m.push(&rng.noise(rate as usize, 0.1));
+                m.push(&uniform_noise(&mut rng, rate as usize, 0.1));
             }
             m.finish().unwrap().frames
         });

@@ -368,23 +368,7 @@ fn validate(kind: BiquadKind, freq_hz: f64, sample_rate: f64) -> Result<(), Biqu
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// xorshift64* — deterministic test noise without a rand dependency.
-    struct Rng(u64);
-    impl Rng {
-        fn next_u64(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        fn unit(&mut self) -> f64 {
-            (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-        }
-        fn log_uniform(&mut self, lo: f64, hi: f64) -> f64 {
-            lo * (hi / lo).powf(self.unit())
-        }
-    }
+    use crate::dsp::testsig::Rng;
 
     const RATES: [f64; 7] = [
         8_000.0, 22_050.0, 44_100.0, 48_000.0, 88_200.0, 96_000.0, 192_000.0,
@@ -575,7 +559,7 @@ mod tests {
             );
             // Full-scale noise stays bounded by the worst-case gain sum |h| (here: finite
             // and below +80 dBFS), then silence decays to exactly zero state.
-            let mut noise: Vec<f32> = (0..4000).map(|_| (2.0 * rng.unit() - 1.0) as f32).collect();
+            let mut noise: Vec<f32> = (0..4000).map(|_| rng.uniform() as f32).collect();
             filter.process(&mut noise);
             assert!(
                 noise.iter().all(|x| x.is_finite() && x.abs() < 1e4),
@@ -592,9 +576,7 @@ mod tests {
             q: 3.0,
         };
         let frames = 5000;
-        let left: Vec<f32> = (0..frames)
-            .map(|_| (2.0 * rng.unit() - 1.0) as f32)
-            .collect();
+        let left: Vec<f32> = (0..frames).map(|_| rng.uniform() as f32).collect();
         let right: Vec<f32> = (0..frames).map(|_| (0.3 * rng.unit()) as f32).collect();
         let mut stereo: Vec<f32> = left
             .iter()
@@ -604,7 +586,7 @@ mod tests {
         let mut st = Biquad::new(2, 48_000.0, kind, 2500.0).unwrap();
         let mut pos = 0;
         while pos < stereo.len() {
-            let end = (pos + 2 * (1 + (rng.next_u64() % 700) as usize)).min(stereo.len());
+            let end = (pos + 2 * rng.range(1, 700)).min(stereo.len());
             st.process(&mut stereo[pos..end]);
             pos = end;
         }

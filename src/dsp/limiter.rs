@@ -386,27 +386,8 @@ impl Processor for TruePeakLimiter {
 mod tests {
     use super::*;
     use crate::dsp::oversample::TruePeakDetector;
+    use crate::dsp::testsig::Rng;
     use std::f64::consts::PI;
-
-    /// xorshift64* — deterministic test noise without a rand dependency.
-    struct Rng(u64);
-    impl Rng {
-        fn next_u64(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        fn unit(&mut self) -> f64 {
-            (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-        }
-        fn bipolar(&mut self) -> f64 {
-            2.0 * self.unit() - 1.0
-        }
-        fn range(&mut self, lo: usize, hi: usize) -> usize {
-            lo + (self.next_u64() % (hi - lo + 1) as u64) as usize
-        }
-    }
 
     fn db(x: f64) -> f64 {
         20.0 * x.log10()
@@ -478,14 +459,14 @@ mod tests {
             // White noise peaking at +12 dBFS.
             Kind::LoudNoise => out
                 .iter_mut()
-                .for_each(|x| *x = (4.0 * rng.bipolar()) as f32),
+                .for_each(|x| *x = (4.0 * rng.uniform()) as f32),
             // Tone bursts up to +6 dBFS, 20 Hz .. 0.45·fs, hard on/off, with gaps.
             Kind::SineBursts => {
                 let mut n = 0;
                 while n < frames {
                     let len = rng.range(rate as usize / 200, rate as usize / 10);
                     let gap = rng.range(0, rate as usize / 50);
-                    let f = 20.0 * (0.45 * rate / 20.0).powf(rng.unit());
+                    let f = rng.log_uniform(20.0, 0.45 * rate);
                     let amp = 2.0 * rng.unit();
                     let ph = 2.0 * PI * rng.unit();
                     for i in n..(n + len).min(frames) {
@@ -514,11 +495,11 @@ mod tests {
             // Isolated single-sample spikes up to +18 dBFS over quiet noise.
             Kind::Spikes => {
                 for x in out.iter_mut() {
-                    *x = (0.01 * rng.bipolar()) as f32;
+                    *x = (0.01 * rng.uniform()) as f32;
                 }
                 for _ in 0..frames / 500 {
                     let i = rng.range(0, frames * channels - 1);
-                    out[i] = (8.0 * rng.bipolar()) as f32;
+                    out[i] = (8.0 * rng.uniform()) as f32;
                 }
             }
             Kind::Silence => {}
@@ -530,7 +511,7 @@ mod tests {
                 for i in 0..frames {
                     let s = (2.0 * PI * f * i as f64 / rate).sin();
                     for c in 0..channels {
-                        let v = 0.9 * s * (1.0 + c as f64 * 0.2) + 0.5 * rng.bipolar();
+                        let v = 0.9 * s * (1.0 + c as f64 * 0.2) + 0.5 * rng.uniform();
                         out[i * channels + c] = v as f32;
                     }
                 }
@@ -659,13 +640,13 @@ mod tests {
                     4 => f32::NEG_INFINITY,
                     5 => 1e30,
                     6 => f32::MIN_POSITIVE / 8.0, // subnormal
-                    _ => (1e20 * rng.bipolar()) as f32,
+                    _ => (1e20 * rng.uniform()) as f32,
                 })
                 .collect();
             // Then noise at +200 dBFS, which must come out limited, not silenced, and noise
             // at the edge of f32, whose required gain is below the envelope's resolution.
-            input.extend((0..frames * channels).map(|_| (1e10 * rng.bipolar()) as f32));
-            input.extend((0..frames * channels).map(|_| (3e38 * rng.bipolar()) as f32));
+            input.extend((0..frames * channels).map(|_| (1e10 * rng.uniform()) as f32));
+            input.extend((0..frames * channels).map(|_| (3e38 * rng.uniform()) as f32));
             // A 10 ms release recovers from the broken section well within the loud one.
             let mut lim = TruePeakLimiter::new(channels, rate, -1.0, 3.0, 10.0).unwrap();
             let out = run(&mut lim, &input, &mut rng);

@@ -310,25 +310,8 @@ fn bessel_i0(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dsp::testsig::Rng;
     use std::f64::consts::PI;
-
-    /// xorshift64* — deterministic test noise without a rand dependency.
-    struct Rng(u64);
-    impl Rng {
-        fn next_u64(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        /// Uniform in [0, 1).
-        fn unit(&mut self) -> f64 {
-            (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-        }
-        fn range(&mut self, lo: usize, hi: usize) -> usize {
-            lo + (self.next_u64() % (hi - lo + 1) as u64) as usize
-        }
-    }
 
     fn db(x: f64) -> f64 {
         20.0 * x.log10()
@@ -511,7 +494,7 @@ mod tests {
             let mut signal = Vec::with_capacity(frames * channels);
             for _ in 0..frames {
                 for s in state.iter_mut() {
-                    let w = 2.0 * rng.unit() - 1.0;
+                    let w = rng.uniform();
                     let v = match colour {
                         0 => w,
                         1 => {
@@ -561,9 +544,7 @@ mod tests {
 
             // Same readings whatever the block partition.
             let mut rng = Rng(3);
-            let noise: Vec<f32> = (0..2 * 3000)
-                .map(|_| (2.0 * rng.unit() - 1.0) as f32)
-                .collect();
+            let noise: Vec<f32> = (0..2 * 3000).map(|_| rng.uniform() as f32).collect();
             let a = readings(&noise, 2, rate, &mut Rng(1));
             let b = readings(&noise, 2, rate, &mut Rng(2));
             assert_eq!(a, b);

@@ -291,28 +291,12 @@ fn gcd(mut a: usize, mut b: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dsp::testsig::Rng;
 
     const IN_RATES: [u32; 11] = [
         8_000, 11_025, 16_000, 22_050, 32_000, 44_100, 48_000, 88_200, 96_000, 176_400, 192_000,
     ];
     const OUT_RATES: [u32; 2] = [44_100, 48_000];
-
-    /// xorshift64*: seeded test input without a rand dependency.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-        fn signed(&mut self) -> f32 {
-            ((self.next() >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) as f32
-        }
-    }
 
     fn expected_len(frames: u64, in_rate: u32, out_rate: u32) -> u64 {
         (frames as f64 * f64::from(out_rate) / f64::from(in_rate)).round() as u64
@@ -561,7 +545,9 @@ mod tests {
             (48_000, 48_000),
         ] {
             let frames = 40_000;
-            let input: Vec<f32> = (0..frames * 2).map(|_| 0.5 * rng.signed()).collect();
+            let input: Vec<f32> = (0..frames * 2)
+                .map(|_| 0.5 * rng.uniform() as f32)
+                .collect();
             let whole = one_shot(&input, in_rate, out_rate, 2);
 
             let mut r = StreamResampler::new(in_rate, out_rate, 2).expect("new");
@@ -569,11 +555,11 @@ mod tests {
             let mut at = 0;
             while at < frames {
                 // Empty, single-frame and multi-chunk blocks all occur.
-                let n = match rng.below(4) {
+                let n = match rng.range(0, 3) {
                     0 => 0,
                     1 => 1,
-                    2 => rng.below(300),
-                    _ => rng.below(9_000),
+                    2 => rng.range(0, 299),
+                    _ => rng.range(0, 8_999),
                 }
                 .min(frames - at);
                 r.push(&input[at * 2..(at + n) * 2], &mut pieces)
@@ -600,7 +586,7 @@ mod tests {
     #[test]
     fn equal_rates_pass_through_unchanged() {
         let mut rng = Rng(3);
-        let input: Vec<f32> = (0..10_001 * 2).map(|_| rng.signed()).collect();
+        let input: Vec<f32> = (0..10_001 * 2).map(|_| rng.uniform() as f32).collect();
         for rate in OUT_RATES {
             let r = StreamResampler::new(rate, rate, 2).expect("new");
             assert_eq!(r.hidden_delay(), 0);
