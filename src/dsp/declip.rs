@@ -311,6 +311,32 @@ impl Channel {
             .unwrap_or(from.max(limit))
     }
 
+    /// Walks the clipped runs from absolute index `from` to `limit`. `run(channel, i, lim)`
+    /// gets the buffer index `i` of a run's first clipped sample and `lim` of `limit`, and
+    /// returns the buffer index the walk goes on from, or None when the run is not closed
+    /// yet (it waits for more input). Returns the absolute index the next walk starts at.
+    fn walk_clipped(
+        &mut self,
+        from: i64,
+        limit: i64,
+        threshold: f64,
+        mut run: impl FnMut(&mut Channel, usize, usize) -> Option<usize>,
+    ) -> i64 {
+        let mut t = from;
+        loop {
+            t = self.next_clipped(t, limit, threshold);
+            if t >= limit {
+                return t;
+            }
+            let i = (t - self.base) as usize;
+            let lim = (limit - self.base) as usize;
+            match run(self, i, lim) {
+                Some(next) => t = self.base + next as i64,
+                None => return t,
+            }
+        }
+    }
+
     fn new(frame: usize) -> Channel {
         Channel {
             x: vec![0.0; frame],
@@ -471,14 +497,7 @@ impl Declipper {
         let limit = self.total - AR_CONTEXT as i64;
         let (rail, threshold) = (self.rail, self.threshold);
         for c in &mut self.channels {
-            let mut t = c.done;
-            loop {
-                t = c.next_clipped(t, limit, threshold);
-                if t >= limit {
-                    break;
-                }
-                let i = (t - c.base) as usize;
-                let lim = (limit - c.base) as usize;
+            c.done = c.walk_clipped(c.done, limit, threshold, |c, i, lim| {
                 let (start, mut end, mut j) = (i, i, i + 1);
                 while j < lim && j - end <= AR_GAP && j - start < MAX_CLUSTER {
                     if c.x[j].abs() >= threshold {
@@ -487,12 +506,11 @@ impl Declipper {
                     j += 1;
                 }
                 if j - end <= AR_GAP && j - start < MAX_CLUSTER {
-                    break; // not closed yet: wait for more input
+                    return None; // not closed yet: wait for more input
                 }
                 rebuild_cluster(c, start, end + 1, rail, threshold);
-                t = c.base + end as i64 + 1;
-            }
-            c.done = t;
+                Some(end + 1)
+            });
         }
     }
 }
@@ -504,14 +522,7 @@ impl Declipper {
         let limit = self.total - CORNER_SPAN as i64;
         let (rail, threshold) = (self.rail, self.threshold);
         for c in &mut self.channels {
-            let mut t = c.corner_done;
-            loop {
-                t = c.next_clipped(t, limit, threshold);
-                if t >= limit {
-                    break;
-                }
-                let i = (t - c.base) as usize;
-                let lim = (limit - c.base) as usize;
+            c.corner_done = c.walk_clipped(c.corner_done, limit, threshold, |c, i, lim| {
                 let mut end = i + 1;
                 while end < lim && end - i < MAX_CLUSTER && c.x[end].abs() >= threshold {
                     end += 1;
@@ -519,13 +530,12 @@ impl Declipper {
                 if end - i >= MAX_CLUSTER {
                     // Too long to wait for: skipped (its rest has no clean side before it).
                 } else if end == lim {
-                    break; // not closed yet: wait for more input
+                    return None; // not closed yet: wait for more input
                 } else if let Some(r) = corner_run(&c.x, i, end, rail, threshold) {
                     c.corner[i..end].copy_from_slice(&r);
                 }
-                t = c.base + end as i64;
-            }
-            c.corner_done = t;
+                Some(end)
+            });
         }
     }
 }
