@@ -150,23 +150,7 @@ impl Processor for TpdfDither {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Test-only signal generator (independent of the dither's own generator).
-    struct Pcg32(u64);
-    impl Pcg32 {
-        fn next_u32(&mut self) -> u32 {
-            let old = self.0;
-            self.0 = old
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            let xorshifted = (((old >> 18) ^ old) >> 27) as u32;
-            xorshifted.rotate_right((old >> 59) as u32)
-        }
-        /// Uniform in [-1, 1).
-        fn signed(&mut self) -> f64 {
-            f64::from(self.next_u32()) / 2_147_483_648.0 - 1.0
-        }
-    }
+    use crate::dsp::testsig::Pcg32;
 
     fn quantize_all(d: &mut TpdfDither, x: &[f32]) -> Vec<i32> {
         let mut out = Vec::new();

@@ -47,6 +47,27 @@ impl Rng {
     }
 }
 
+/// Seeded PCG32 (XSH RR): a second generator for tests of code that draws from
+/// xorshift64* itself (the dither), so the test signal is independent of it.
+pub struct Pcg32(pub u64);
+
+impl Pcg32 {
+    /// The next 32 random bits.
+    pub fn next_u32(&mut self) -> u32 {
+        let old = self.0;
+        self.0 = old
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let xorshifted = (((old >> 18) ^ old) >> 27) as u32;
+        xorshifted.rotate_right((old >> 59) as u32)
+    }
+
+    /// Uniform in [-1, 1).
+    pub fn signed(&mut self) -> f64 {
+        f64::from(self.next_u32()) / 2_147_483_648.0 - 1.0
+    }
+}
+
 /// A sine of `n` samples.
 pub fn sine(n: usize, rate: f64, freq: f64, amp: f64, phase: f64) -> Vec<f64> {
     (0..n)

@@ -687,27 +687,12 @@ pub fn write_bytes_atomic(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dsp::testsig::Pcg32;
     use symphonia::core::codecs::audio::AudioDecoderOptions;
     use symphonia::core::formats::probe::Hint;
     use symphonia::core::formats::{FormatOptions, TrackType};
     use symphonia::core::io::MediaSourceStream;
     use symphonia::core::meta::MetadataOptions;
-
-    /// Test signal generator (PCG32).
-    struct Pcg32(u64);
-    impl Pcg32 {
-        fn next_u32(&mut self) -> u32 {
-            let old = self.0;
-            self.0 = old
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            let xorshifted = (((old >> 18) ^ old) >> 27) as u32;
-            xorshifted.rotate_right((old >> 59) as u32)
-        }
-        fn signed(&mut self) -> f32 {
-            (f64::from(self.next_u32()) / 2_147_483_648.0 - 1.0) as f32
-        }
-    }
 
     /// Music-like test signal: a sine per channel plus noise, with a few overs past ±1.
     fn signal(frames: usize, channels: usize, seed: u64) -> Vec<f32> {
@@ -716,7 +701,7 @@ mod tests {
         for i in 0..frames {
             for c in 0..channels {
                 let ph = i as f32 * 0.01 * (c + 1) as f32;
-                x.push(0.6 * ph.sin() + 0.2 * g.signed());
+                x.push(0.6 * ph.sin() + 0.2 * g.signed() as f32);
             }
         }
         for k in (0..x.len()).step_by(997) {
@@ -879,7 +864,7 @@ mod tests {
         // Loud white noise and the upstream report's block of full-scale noise followed by
         // silence: with fixed predictors on, the latter wrote 18.5 GB for 74 kB of PCM.
         let mut g = Pcg32(99);
-        let noise: Vec<f32> = (0..3 * 4096 * 2).map(|_| g.signed()).collect();
+        let noise: Vec<f32> = (0..3 * 4096 * 2).map(|_| g.signed() as f32).collect();
         let mut noise_then_silence = noise.clone();
         for f in noise_then_silence.chunks_exact_mut(2 * 4096) {
             f[2 * 2944..].fill(0.0);
