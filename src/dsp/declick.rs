@@ -150,21 +150,13 @@ mod tests {
         let note_len = (RATE * 0.4) as usize;
         for (k, start) in (0..n).step_by(note_len).enumerate() {
             let f0 = [130.8, 164.8, 196.0, 261.6, 329.6][k % 5];
-            for h in 1..=6 {
-                let ph = rng.uniform() * 3.0;
-                for (i, y) in y
-                    .iter_mut()
-                    .enumerate()
-                    .take((start + 2 * note_len).min(n))
-                    .skip(start)
-                {
-                    let t = (i - start) as f64 / RATE;
-                    *y += 0.15 / h as f64
-                        * (t / 0.005).min(1.0)
-                        * (-t * (3.0 + h as f64)).exp()
-                        * (2.0 * std::f64::consts::PI * f0 * h as f64 * t + ph).sin();
-                }
-            }
+            let partials = (1..=6).map(|h| Partial {
+                harmonic: h,
+                amp: 0.15 / h as f64,
+                decay: 3.0 + h as f64,
+                phase: rng.uniform() * 3.0,
+            });
+            add_note(&mut y, RATE, (start, 2 * note_len), f0, partials);
         }
         y
     }

@@ -858,24 +858,13 @@ mod tests {
         for (k, start) in (0..n).step_by(note_len).enumerate() {
             let f0 = notes[k % notes.len()] * f_scale;
             let velocity = 0.625 + 0.375 * rng.uniform();
-            for h in 1..=8 {
-                let amp = velocity * 0.5 / h as f64;
-                let ph = rng.uniform() * 3.0;
-                for (i, y) in y
-                    .iter_mut()
-                    .enumerate()
-                    .take((start + 2 * note_len).min(n))
-                    .skip(start)
-                {
-                    let t = (i - start) as f64 / RATE;
-                    // A 5 ms attack, as a plucked string has.
-                    let attack = (t / 0.005).min(1.0);
-                    *y += amp
-                        * attack
-                        * (-t * (2.0 + h as f64)).exp()
-                        * (2.0 * std::f64::consts::PI * f0 * h as f64 * t + ph).sin();
-                }
-            }
+            let partials = (1..=8).map(|h| Partial {
+                harmonic: h,
+                amp: velocity * 0.5 / h as f64,
+                decay: 2.0 + h as f64,
+                phase: rng.uniform() * 3.0,
+            });
+            add_note(&mut y, RATE, (start, 2 * note_len), f0, partials);
         }
         let peak = y.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         y.iter().map(|v| v / peak).collect()

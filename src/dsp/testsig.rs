@@ -75,6 +75,39 @@ pub fn sine(n: usize, rate: f64, freq: f64, amp: f64, phase: f64) -> Vec<f64> {
         .collect()
 }
 
+/// One partial of a note for [`add_note`].
+pub struct Partial {
+    /// Multiple of the fundamental.
+    pub harmonic: usize,
+    /// Peak amplitude.
+    pub amp: f64,
+    /// Decay rate, 1/s (the amplitude falls as e^(−decay·t)).
+    pub decay: f64,
+    /// Phase at the onset, radians.
+    pub phase: f64,
+}
+
+/// Adds to `y` a note of fundamental `f0` Hz from sample `start`, lasting `len` samples
+/// (cut at the end of `y`): its `partials`, each with a 5 ms attack, as a plucked string
+/// has, and an exponential decay.
+pub fn add_note(
+    y: &mut [f64],
+    rate: f64,
+    (start, len): (usize, usize),
+    f0: f64,
+    partials: impl IntoIterator<Item = Partial>,
+) {
+    let end = (start + len).min(y.len());
+    for p in partials {
+        let h = p.harmonic as f64;
+        for (i, v) in y[start..end].iter_mut().enumerate() {
+            let t = i as f64 / rate;
+            let attack = (t / 0.005).min(1.0);
+            *v += p.amp * attack * (-t * p.decay).exp() * (2.0 * PI * f0 * h * t + p.phase).sin();
+        }
+    }
+}
+
 /// Power of a sinusoid of `freq` in `x` by least-squares fit (amplitude², so a unit sine gives 1).
 pub fn tone_power(x: &[f64], rate: f64, freq: f64) -> f64 {
     let (mut c, mut s) = (0.0, 0.0);
