@@ -757,32 +757,21 @@ mod tests {
     #[test]
     fn every_rate_from_8_to_192_khz_is_accepted_and_others_are_not() {
         let dir = scratch("rates");
+        // 1000 mono samples at `rate`.
+        let wav_at = |rate: u32| {
+            let path = dir.join(format!("{rate}.wav"));
+            let signal = test_signal(rate, 1, 1000, 1);
+            write_wav(&path, rate, 1, SampleFormat::Int16, &signal).expect("write");
+            path
+        };
         for rate in [
             8_000, 11_025, 16_000, 22_050, 32_000, 44_100, 48_000, 88_200, 96_000, 176_400, 192_000,
         ] {
-            let path = dir.join(format!("{rate}.wav"));
-            write_wav(
-                &path,
-                rate,
-                1,
-                SampleFormat::Int16,
-                &test_signal(rate, 1, 1000, 1),
-            )
-            .expect("write");
-            let (info, got) = decode_all(&path).expect("decode");
+            let (info, got) = decode_all(&wav_at(rate)).expect("decode");
             assert_eq!((info.sample_rate, got.len()), (rate, 1000));
         }
         for rate in [4_000, 384_000] {
-            let path = dir.join(format!("{rate}.wav"));
-            write_wav(
-                &path,
-                rate,
-                1,
-                SampleFormat::Int16,
-                &test_signal(rate, 1, 1000, 1),
-            )
-            .expect("write");
-            match StemReader::open(&path) {
+            match StemReader::open(&wav_at(rate)) {
                 Err(DecodeError::UnsupportedSampleRate { got, .. }) => assert_eq!(got, rate),
                 other => panic!("{rate} Hz: expected UnsupportedSampleRate, got {other:?}"),
             }
@@ -924,21 +913,19 @@ mod tests {
         signal[2 * 3_001 + 1] = f32::NAN;
         let path = dir.join("nan.wav");
         write_wav(&path, 48_000, 2, SampleFormat::Float32, &signal).expect("write");
-        match decode_all(&path) {
-            Err(DecodeError::NonFinite { frame, channel, .. }) => {
-                assert_eq!((frame, channel), (3_001, 1))
-            }
-            other => panic!("expected NonFinite, got {other:?}"),
-        }
+        assert_eq!(non_finite_at(&path), (3_001, 1));
 
         let mut signal = test_signal(48_000, 1, 4_000, 9);
         signal[17] = f32::NEG_INFINITY;
         let path = dir.join("inf64.wav");
         write_wav(&path, 48_000, 1, SampleFormat::Float64, &signal).expect("write");
-        match decode_all(&path) {
-            Err(DecodeError::NonFinite { frame, channel, .. }) => {
-                assert_eq!((frame, channel), (17, 0))
-            }
+        assert_eq!(non_finite_at(&path), (17, 0));
+    }
+
+    /// Where decoding `path` finds its first non-finite sample: (frame, channel).
+    fn non_finite_at(path: &Path) -> (u64, usize) {
+        match decode_all(path) {
+            Err(DecodeError::NonFinite { frame, channel, .. }) => (frame, channel),
             other => panic!("expected NonFinite, got {other:?}"),
         }
     }
@@ -954,14 +941,7 @@ mod tests {
         let data_at = bytes.len() - 100 * 8;
         bytes[data_at + 50 * 8..data_at + 51 * 8].copy_from_slice(&1e300f64.to_le_bytes());
         std::fs::write(&path, bytes).expect("write");
-        match decode_all(&path) {
-            Err(DecodeError::NonFinite {
-                frame: 50,
-                channel: 0,
-                ..
-            }) => {}
-            other => panic!("expected NonFinite at 50, got {other:?}"),
-        }
+        assert_eq!(non_finite_at(&path), (50, 0));
     }
 
     /// Encode a 24-bit WAV of `signal` to `ext` with ffmpeg; returns the encoded file's path.
