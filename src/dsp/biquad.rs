@@ -368,7 +368,7 @@ fn validate(kind: BiquadKind, freq_hz: f64, sample_rate: f64) -> Result<(), Biqu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dsp::testsig::Rng;
+    use crate::dsp::testsig::{Rng, sine_fit};
 
     const RATES: [f64; 7] = [
         8_000.0, 22_050.0, 44_100.0, 48_000.0, 88_200.0, 96_000.0, 192_000.0,
@@ -419,20 +419,7 @@ mod tests {
         for block in buf.chunks_mut(1000) {
             filter.process(block);
         }
-        // Least squares: y ≈ p·sin + q·cos over the window.
-        let (mut ss, mut cc, mut sc, mut ys, mut yc) = (0.0, 0.0, 0.0, 0.0, 0.0);
-        for (n, &y) in buf.iter().enumerate().skip(settle) {
-            let (s, c) = (w * n as f64).sin_cos();
-            let y = f64::from(y);
-            ss += s * s;
-            cc += c * c;
-            sc += s * c;
-            ys += y * s;
-            yc += y * c;
-        }
-        let det = ss * cc - sc * sc;
-        let p = (ys * cc - yc * sc) / det;
-        let q = (yc * ss - ys * sc) / det;
+        let (p, q) = sine_fit(&buf, w, settle..total);
         10.0 * (p * p + q * q).max(MIN_POWER).log10()
     }
 

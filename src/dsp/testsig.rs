@@ -120,6 +120,24 @@ pub fn tone_power(x: &[f64], rate: f64, freq: f64) -> f64 {
     4.0 * (c * c + s * s) / (n * n)
 }
 
+/// Least-squares fit of `a·sin(w·n) + b·cos(w·n)` to `x[range]` (`w` in radians per sample,
+/// `n` counted from sample 0): `(a, b)`. Exact for a sinusoid of any phase over any span,
+/// where [`tone_power`]'s correlation needs whole cycles.
+pub fn sine_fit(x: &[f32], w: f64, range: std::ops::Range<usize>) -> (f64, f64) {
+    let (mut ss, mut sc, mut cc, mut xs, mut xc) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for n in range {
+        let (s, c) = (w * n as f64).sin_cos();
+        let v = f64::from(x[n]);
+        ss += s * s;
+        sc += s * c;
+        cc += c * c;
+        xs += v * s;
+        xc += v * c;
+    }
+    let det = ss * cc - sc * sc;
+    ((xs * cc - xc * sc) / det, (xc * ss - xs * sc) / det)
+}
+
 /// Mean square of `x`.
 pub fn power(x: &[f64]) -> f64 {
     x.iter().map(|v| v * v).sum::<f64>() / x.len().max(1) as f64

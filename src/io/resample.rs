@@ -291,7 +291,7 @@ fn gcd(mut a: usize, mut b: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dsp::testsig::Rng;
+    use crate::dsp::testsig::{Rng, sine_fit};
 
     const IN_RATES: [u32; 11] = [
         8_000, 11_025, 16_000, 22_050, 32_000, 44_100, 48_000, 88_200, 96_000, 176_400, 192_000,
@@ -315,19 +315,7 @@ mod tests {
     /// and the RMS of what remains; time is measured from sample 0 at `rate`.
     fn fit_sine(x: &[f32], rate: u32, freq: f64, range: std::ops::Range<usize>) -> (f64, f64, f64) {
         let w = std::f64::consts::TAU * freq / f64::from(rate);
-        let (mut ss, mut sc, mut cc, mut xs, mut xc) = (0.0, 0.0, 0.0, 0.0, 0.0);
-        for n in range.clone() {
-            let (s, c) = (w * n as f64).sin_cos();
-            let v = f64::from(x[n]);
-            ss += s * s;
-            sc += s * c;
-            cc += c * c;
-            xs += v * s;
-            xc += v * c;
-        }
-        let det = ss * cc - sc * sc;
-        let a = (xs * cc - xc * sc) / det; // sin coefficient
-        let b = (xc * ss - xs * sc) / det; // cos coefficient
+        let (a, b) = sine_fit(x, w, range.clone());
         let mut resid = 0.0;
         for n in range.clone() {
             let (s, c) = (w * n as f64).sin_cos();
