@@ -26,6 +26,7 @@ use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use serde::{Deserialize, Serialize};
 
+use crate::dsp::hann;
 use crate::io::spool::{Curve, CurveWriter};
 
 /// Target time between onset frames, seconds (the hop is rounded to whole samples).
@@ -99,11 +100,7 @@ impl OnsetMeter {
             .next_power_of_two()
             .max(16);
         let hop = ((HOP_S * rate_f).round() as usize).max(1);
-        let window: Vec<f32> = (0..len)
-            .map(|n| {
-                (0.5 - 0.5 * (2.0 * std::f64::consts::PI * n as f64 / len as f64).cos()) as f32
-            })
-            .collect();
+        let window: Vec<f32> = hann(len).iter().map(|&w| w as f32).collect();
         let sum: f32 = window.iter().sum();
         let mut planner = RealFftPlanner::<f32>::new();
         let fft = planner.plan_fft_forward(len);

@@ -32,6 +32,7 @@ use realfft::num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
 use serde::{Deserialize, Serialize};
 
+use crate::dsp::hann;
 use crate::io::spool::{Spool, SpoolWriter, StoreBlocks};
 
 /// Time between short-time frames, seconds.
@@ -370,11 +371,7 @@ pub(super) struct Stft {
 
 impl Stft {
     pub(super) fn new(len: usize, channels: usize, planner: &mut RealFftPlanner<f32>) -> Stft {
-        let window: Vec<f32> = (0..len)
-            .map(|n| {
-                (0.5 - 0.5 * (2.0 * std::f64::consts::PI * n as f64 / len as f64).cos()) as f32
-            })
-            .collect();
+        let window: Vec<f32> = hann(len).iter().map(|&w| w as f32).collect();
         let sum_sq: f64 = window.iter().map(|&w| (w as f64).powi(2)).sum();
         let fft = planner.plan_fft_forward(len);
         Stft {

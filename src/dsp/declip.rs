@@ -37,8 +37,8 @@ use rayon::prelude::*;
 use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 
-use crate::dsp::Processor;
 use crate::dsp::interpolate::{ORDER, ar_fit, lsar_posterior};
+use crate::dsp::{Processor, hann};
 
 /// Default frame length, seconds (rounded up to a power of two of samples).
 pub const FRAME_S: f64 = 0.046;
@@ -722,13 +722,6 @@ fn frame_len(rate: f64, frame_s: f64) -> usize {
     (target.max(256.0) as usize)
         .next_power_of_two()
         .min(1 << 16)
-}
-
-/// Periodic Hann window of `n` samples.
-fn hann(n: usize) -> Vec<f64> {
-    (0..n)
-        .map(|i| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n as f64).cos())
-        .collect()
 }
 
 impl Processor for Declipper {

@@ -42,7 +42,7 @@ use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 
 use crate::analysis::spectrum::third_octave_band;
-use crate::dsp::{Processor, db_to_gain};
+use crate::dsp::{Processor, db_to_gain, hann};
 
 /// Decision-directed smoothing of the a-priori SNR (Ephraim & Malah's 0.98).
 const DD_ALPHA: f64 = 0.98;
@@ -79,11 +79,7 @@ pub fn fft_len(rate: f64) -> usize {
 }
 
 fn sqrt_hann(n: usize) -> Vec<f32> {
-    (0..n)
-        .map(|i| {
-            (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n as f64).cos()).sqrt() as f32
-        })
-        .collect()
+    hann(n).iter().map(|w| w.sqrt() as f32).collect()
 }
 
 /// The band gain's bands for an FFT of `len` at `rate`: bin ranges along third octaves,
@@ -482,9 +478,9 @@ mod tests {
         let mut psd = vec![0.0; n / 2 + 1];
         let mut buf = vec![0.0; n];
         let mut out = fft.make_output_vec();
+        let window = hann(n);
         for start in (0..x.len().saturating_sub(n)).step_by(n / 2) {
-            for (i, b) in buf.iter_mut().enumerate() {
-                let w = 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n as f64).cos();
+            for (i, (b, w)) in buf.iter_mut().zip(&window).enumerate() {
                 *b = x[start + i] * w;
             }
             fft.process(&mut buf, &mut out).unwrap();

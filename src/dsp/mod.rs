@@ -35,6 +35,14 @@ pub trait Processor {
     }
 }
 
+/// Periodic Hann window of `n` samples (the STFT's: overlapped at a quarter or half of
+/// `n`, the copies sum to a constant).
+pub fn hann(n: usize) -> Vec<f64> {
+    (0..n)
+        .map(|i| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n as f64).cos())
+        .collect()
+}
+
 /// Decibels to linear amplitude.
 #[inline]
 pub fn db_to_gain(db: f64) -> f64 {
