@@ -71,11 +71,6 @@ pub struct Split {
     pub after: f64,
 }
 
-/// Mics that capture a whole kit or a room, not one source.
-fn whole_kit(role: Role) -> bool {
-    matches!(role, Role::Overhead | Role::Room)
-}
-
 /// Power gain (dB) of one side of the crossover at each third-octave band centre.
 fn side_db(side: Side, freq_hz: f64, sample_rate: f64) -> Option<Vec<f64>> {
     let lr = LinkwitzRiley::new(1, sample_rate, side, freq_hz)?;
@@ -203,8 +198,8 @@ pub fn decide(tracks: &[PairTrack<'_>], relations: &[Relation], sample_rate: u32
         };
         let taken = |i: usize| splits.iter().any(|s| s.low == i || s.high == i);
         if r.a == r.b
-            || whole_kit(tracks[r.a].role)
-            || whole_kit(tracks[r.b].role)
+            || tracks[r.a].role.is_whole_kit()
+            || tracks[r.b].role.is_whole_kit()
             || taken(r.a)
             || taken(r.b)
         {

@@ -132,6 +132,15 @@ pub fn plan(tracks: &[TrackInput<'_>], relations: &[Relation], sample_rate: u32)
     }
 }
 
+/// Whether track `i` shares its one source with another mic (a DI and its amp, a kick's
+/// inside and sub mics), so that a bell on it alone would turn its phase against the other:
+/// related by [`crate::analysis::relation`], and not a whole-kit mic ([`Role::is_whole_kit`]),
+/// which only shares each close mic's drum. Overheads masked by the kit they capture get
+/// their air lifted like any other part.
+fn on_one_source(i: usize, role: Role, relations: &[Relation]) -> bool {
+    !role.is_whole_kit() && relations.iter().any(|r| r.a == i || r.b == i)
+}
+
 /// Takes the rest of the decisions for a song from its [`Plan`]: faders, placement, the
 /// master. `active_lufs` is each track's loudness where it plays after its repairs
 /// (the analysis figure where nothing is repaired), `repaired` its spectrum after them
@@ -217,7 +226,7 @@ pub fn decide(
                     role,
                     frames,
                     gain_db: bus_gain_db(fader, place, t.channels),
-                    paired: relations.iter().any(|r| r.a == i || r.b == i),
+                    paired: on_one_source(i, role, &relations),
                 },
             )
             .collect::<Vec<_>>(),
@@ -386,5 +395,29 @@ pub fn decide(
             mono_below_hz: Some(stereo::MONO_BELOW_HZ),
         },
         warnings,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_mics_on_one_source_are_kept_from_the_unmasking_eq() {
+        let related = |a: usize, b: usize| Relation {
+            a,
+            b,
+            ..Relation::default()
+        };
+        // 0 bass DI, 1 bass amp, 2 snare, 3 overheads, 4 guitar.
+        let relations = [related(0, 1), related(2, 3)];
+        assert!(on_one_source(0, Role::Bass, &relations));
+        assert!(on_one_source(1, Role::Bass, &relations));
+        assert!(on_one_source(2, Role::Snare, &relations));
+        assert!(
+            !on_one_source(3, Role::Overhead, &relations),
+            "a whole-kit mic"
+        );
+        assert!(!on_one_source(4, Role::Guitar, &relations), "no relation");
     }
 }

@@ -235,6 +235,13 @@ impl Role {
         }
     }
 
+    /// Mics that capture a whole kit or a room, not one source: a close mic related to them
+    /// shares only its own drum with them, so neither is split against the other, and a
+    /// bell on them does not turn the phase of one instrument against its other mic.
+    pub fn is_whole_kit(self) -> bool {
+        matches!(self, Role::Overhead | Role::Room)
+    }
+
     /// Roles that stay in the centre of the stereo image: the low end and the focus.
     pub fn is_centred(self) -> bool {
         matches!(
