@@ -5,6 +5,7 @@ pub mod master;
 pub mod strip;
 
 use ebur128::{EbuR128, Mode};
+use rayon::prelude::*;
 
 use crate::dsp::Processor;
 use crate::dsp::crossover::LinkwitzRiley;
@@ -86,51 +87,58 @@ pub fn render(
     let frames = stems.iter().map(|s| s.frames()).max().unwrap_or(0);
     let mut bus = SpoolWriter::new(2).map_err(Error::Spool)?;
     let mut meter = EbuR128::new(2, rate, Mode::I).expect("stereo at a valid rate");
-    let mut input = vec![0.0f32; BLOCK * 2];
+    // Per track: its input block and its strip's output block. The strips of a block play
+    // in parallel, each into its own buffer; the bus sums them in track order, so the bytes
+    // do not depend on the thread count.
+    let mut inputs: Vec<Vec<f32>> = stems
+        .iter()
+        .map(|s| vec![0.0; BLOCK * s.channels()])
+        .collect();
+    let mut solos: Vec<Vec<f32>> = vec![vec![0.0; BLOCK * 2]; stems.len()];
     let mut mix = vec![0.0f32; BLOCK * 2];
-    let mut solo = vec![0.0f32; BLOCK * 2];
     let mut pos = 0u64;
     while pos < frames {
         let n = (frames - pos).min(BLOCK as u64) as usize;
-        let mix = &mut mix[..n * 2];
-        mix.fill(0.0);
-        for (i, (((((strip, stem), repair), crossover), harmonics), low_mono)) in strips
-            .iter_mut()
-            .zip(stems)
-            .zip(&mut repairs)
-            .zip(&mut crossovers)
-            .zip(&mut harmonics)
-            .zip(&mut low_mono)
-            .enumerate()
-        {
-            let input = &mut input[..n * stem.channels()];
-            match repair {
-                Some(r) => r.read(stem, pos, input),
-                None => stem.read(pos, input),
-            }
-            .map_err(Error::Spool)?;
-            if let Some(x) = crossover {
-                x.process(input);
-            }
-            if let Some(h) = harmonics {
-                h.process(input);
-            }
-            match (low_mono, stems_out.as_deref_mut()) {
-                (None, None) => strip.mix_into(input, mix, None),
-                (low_mono, writers) => {
+        strips
+            .par_iter_mut()
+            .zip(stems.par_iter())
+            .zip(repairs.par_iter_mut())
+            .zip(crossovers.par_iter_mut())
+            .zip(harmonics.par_iter_mut())
+            .zip(low_mono.par_iter_mut())
+            .zip(inputs.par_iter_mut().zip(solos.par_iter_mut()))
+            .try_for_each(
+                |((((((strip, stem), repair), crossover), harmonics), low_mono), (input, solo))| {
+                    let input = &mut input[..n * stem.channels()];
+                    match repair {
+                        Some(r) => r.read(stem, pos, input),
+                        None => stem.read(pos, input),
+                    }
+                    .map_err(Error::Spool)?;
+                    if let Some(x) = crossover {
+                        x.process(input);
+                    }
+                    if let Some(h) = harmonics {
+                        h.process(input);
+                    }
                     let solo = &mut solo[..n * 2];
                     solo.fill(0.0);
                     strip.mix_into(input, solo, None);
                     if let Some(lm) = low_mono {
                         lm.process(solo);
                     }
-                    for (m, s) in mix.iter_mut().zip(solo.iter()) {
-                        *m += s;
-                    }
-                    if let Some(writers) = writers {
-                        writers[i].write(solo)?;
-                    }
-                }
+                    Ok::<(), Error>(())
+                },
+            )?;
+        let mix = &mut mix[..n * 2];
+        mix.fill(0.0);
+        for (i, solo) in solos.iter().enumerate() {
+            let solo = &solo[..n * 2];
+            for (m, s) in mix.iter_mut().zip(solo) {
+                *m += s;
+            }
+            if let Some(writers) = stems_out.as_deref_mut() {
+                writers[i].write(solo)?;
             }
         }
         meter.add_frames_f32(mix).expect("stereo frames");
