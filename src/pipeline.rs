@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use crate::analysis::loudness::LoudnessMeter;
 use crate::analysis::relation::Relation;
-use crate::analysis::spectrum::{Spectrum, SpectrumMeter};
+use crate::analysis::spectrum::{BandFrames, Spectrum, SpectrumMeter};
 use crate::analysis::{self, TrackAnalysis};
 use crate::config::Config;
 use crate::console::strip::RepairChain;
@@ -164,7 +164,15 @@ pub fn mix(
         .unzip();
     let decisions = engineer::decide(&tracks, plan, &active_lufs, &repaired, rate, opts.target);
     warnings.extend(decisions.warnings);
-    let session = decisions.session;
+    let mut session = decisions.session;
+    progress.stage("listening", 1);
+    let rendered = listen(&session, &spools)?;
+    progress.advance(1);
+    warnings.extend(engineer::check_unmasking(
+        &mut session,
+        &rendered,
+        &relations,
+    ));
     let render = deliver(
         &session,
         &spools,
@@ -206,6 +214,40 @@ pub fn render(
     deliver(
         session, &spools, output, format, stems_out, &sources, progress,
     )
+}
+
+/// Each strip's contribution to the mix bus as the engineer hears it: its short-time
+/// third-octave frames, measured while the console plays the strips (no master, no file).
+fn listen(session: &Session, spools: &[&io::spool::Spool]) -> Result<Vec<BandFrames>, Error> {
+    let rate = session.sample_rate;
+    let mut meters: Vec<SpectrumMeter> = session
+        .tracks
+        .iter()
+        .map(|_| SpectrumMeter::frames_only(2, rate))
+        .collect();
+    // Each block's strips are measured together, one track per thread.
+    let blocks = std::cell::RefCell::new(vec![Vec::new(); meters.len()]);
+    console::play_strips(
+        session,
+        spools,
+        Some(&mut |i: usize, solo: &[f32]| {
+            let b = &mut blocks.borrow_mut()[i];
+            b.clear();
+            b.extend_from_slice(solo);
+            Ok(())
+        }),
+        &mut |_| {
+            meters
+                .par_iter_mut()
+                .zip(blocks.borrow().par_iter())
+                .for_each(|(m, b)| m.push(b));
+            Ok(())
+        },
+    )?;
+    meters
+        .into_iter()
+        .map(|m| m.finish_frames().map_err(Error::Spool))
+        .collect()
 }
 
 /// Console, then files: the one path shared by `mix` and `render`, so both give the same bytes.

@@ -412,13 +412,16 @@ impl MaskingModel {
             );
         }
         let mix_active = active_frames(&mix_levels);
-        let playing: Vec<f64> = mix_levels
+        // The mix's mean power where it plays, summed in frame order without keeping the
+        // powers (memory stays a few bytes per frame).
+        let (power, playing) = mix_levels
             .iter()
             .zip(&mix_active)
             .filter(|(_, a)| **a)
-            .map(|(l, _)| 10f64.powf(l / 10.0))
-            .collect();
-        if playing.is_empty() {
+            .fold((0.0f64, 0usize), |(p, n), (l, _)| {
+                (p + 10f64.powf(l / 10.0), n + 1)
+            });
+        if playing == 0 {
             return Ok((0..self.tracks())
                 .map(|_| TrackAudibility {
                     band_smr_db: vec![None; BANDS],
@@ -432,7 +435,7 @@ impl MaskingModel {
                 })
                 .collect());
         }
-        let mix_db = 10.0 * (playing.iter().sum::<f64>() / playing.len() as f64).log10();
+        let mix_db = 10.0 * (power / playing as f64).log10();
         // dB SPL = digital dB + calibration.
         let calibration = playback_spl - mix_db;
         let quiet: [f32; BANDS] = std::array::from_fn(|b| {

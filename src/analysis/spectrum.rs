@@ -481,6 +481,8 @@ pub struct SpectrumMeter {
     band_power: Vec<f64>,
     long: Stft,
     next_long: u64,
+    /// Whether the long-term spectrum is measured ([`SpectrumMeter::frames_only`]: not).
+    long_term: bool,
     long_power: Vec<Vec<f64>>,
     long_cross: Vec<f64>,
 }
@@ -488,6 +490,17 @@ pub struct SpectrumMeter {
 impl SpectrumMeter {
     /// An analyser for `channels` (≥ 1) interleaved channels at `rate` Hz (> 0).
     pub fn new(channels: usize, rate: u32) -> SpectrumMeter {
+        SpectrumMeter::build(channels, rate, true)
+    }
+
+    /// An analyser of the short-time frames alone ([`SpectrumMeter::finish_frames`]): without
+    /// the long-term transform it holds a tenth of the memory, for measuring many tracks at
+    /// once.
+    pub fn frames_only(channels: usize, rate: u32) -> SpectrumMeter {
+        SpectrumMeter::build(channels, rate, false)
+    }
+
+    fn build(channels: usize, rate: u32, long_term: bool) -> SpectrumMeter {
         let channels = channels.max(1);
         let rate_f = rate.max(1) as f64;
         let mut planner = RealFftPlanner::new();
@@ -496,8 +509,15 @@ impl SpectrumMeter {
             channels,
             &mut planner,
         );
+        // Without the long-term spectrum the long transform is never run: the short size
+        // keeps it small.
+        let long_s = if long_term {
+            LONG_WINDOW_S
+        } else {
+            FRAME_WINDOW_S
+        };
         let long = Stft::new(
-            fast_len((LONG_WINDOW_S * rate_f).round() as usize),
+            fast_len((long_s * rate_f).round() as usize),
             channels,
             &mut planner,
         );
@@ -522,6 +542,7 @@ impl SpectrumMeter {
                 Vec::new()
             },
             next_long: 0,
+            long_term,
             short,
             long,
         }
@@ -589,6 +610,11 @@ impl SpectrumMeter {
         while self.short_start(self.next_frame) + self.short.len as i64 <= received {
             self.short_frame();
         }
+        if !self.long_term {
+            self.framer
+                .release(self.short_start(self.next_frame), self.short.len);
+            return;
+        }
         while self.long_start(self.next_long) + self.long.len as i64 <= received {
             self.long_frame();
         }
@@ -598,14 +624,34 @@ impl SpectrumMeter {
         self.framer.release(keep, self.long.len);
     }
 
-    /// The figures for everything pushed; the last frames are completed with silence. Fails
-    /// only when the short-time frames could not be written to the temporary folder.
-    pub fn finish(mut self) -> io::Result<Spectrum> {
+    /// The short-time frames of everything pushed, the last completed with silence (the
+    /// [`Spectrum::frames`] that [`SpectrumMeter::finish`] gives). Fails only when they could
+    /// not be written to the temporary folder.
+    pub fn finish_frames(mut self) -> io::Result<BandFrames> {
+        self.complete_frames();
+        let frames = self.frames_out?.finish()?;
+        Ok(BandFrames {
+            hop_s: FRAME_HOP_S,
+            window_s: self.short.len as f64 / self.rate,
+            bands: THIRD_OCTAVE_BANDS,
+            store: (frames.frames() > 0).then(|| Arc::new(frames)),
+        })
+    }
+
+    /// Runs the short-time frames up to the end of the input.
+    fn complete_frames(&mut self) {
         let total = self.framer.received;
         let frames = (total as f64 / (FRAME_HOP_S * self.rate)).ceil() as u64;
         while self.next_frame < frames {
             self.short_frame();
         }
+    }
+
+    /// The figures for everything pushed; the last frames are completed with silence. Fails
+    /// only when the short-time frames could not be written to the temporary folder.
+    pub fn finish(mut self) -> io::Result<Spectrum> {
+        self.complete_frames();
+        let total = self.framer.received;
         while self.long_start(self.next_long) < total {
             self.long_frame();
         }
@@ -929,6 +975,33 @@ mod tests {
             s.low_share
         );
         assert!((s.centroid_hz.unwrap() - 1030.0).abs() < 15.0);
+    }
+
+    #[test]
+    fn the_frames_alone_are_the_frames_of_the_whole_analysis() {
+        // Stereo noise, 7.3 s (a part frame at the end), in blocks of an odd size.
+        let rate = 44_100;
+        let n = rate as usize * 73 / 10;
+        let mut rng = Rng(0x5eed);
+        let (a, b) = (
+            uniform_noise(&mut rng, n, 0.2),
+            uniform_noise(&mut rng, n, 0.05),
+        );
+        let x = interleave(&a, &b);
+        let mut whole = SpectrumMeter::new(2, rate);
+        let mut alone = SpectrumMeter::frames_only(2, rate);
+        for block in x.chunks(2 * 3001) {
+            whole.push(block);
+            alone.push(block);
+        }
+        let whole = whole.finish().unwrap().frames;
+        let alone = alone.finish_frames().unwrap();
+        assert_eq!(
+            (alone.hop_s(), alone.window_s()),
+            (whole.hop_s(), whole.window_s())
+        );
+        assert_eq!(alone.frames(), whole.frames());
+        assert_eq!(alone.to_vec().unwrap(), whole.to_vec().unwrap());
     }
 
     #[test]

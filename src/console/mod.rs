@@ -26,8 +26,40 @@ const BLOCK: usize = 4096;
 pub fn render(
     session: &Session,
     stems: &[&Spool],
-    mut stems_out: Option<&mut [AudioWriter]>,
+    stems_out: Option<&mut [AudioWriter]>,
 ) -> Result<(Spool, MasterReport), Error> {
+    let rate = session.sample_rate;
+    let mut bus = SpoolWriter::new(2).map_err(Error::Spool)?;
+    let mut meter = EbuR128::new(2, rate, Mode::I).expect("stereo at a valid rate");
+    let mut to_bus = |mix: &[f32]| {
+        meter.add_frames_f32(mix).expect("stereo frames");
+        bus.write(mix).map_err(Error::Spool)
+    };
+    match stems_out {
+        Some(writers) => play_strips(
+            session,
+            stems,
+            Some(&mut |i: usize, solo: &[f32]| Ok(writers[i].write(solo)?)),
+            &mut to_bus,
+        )?,
+        None => play_strips(session, stems, None, &mut to_bus)?,
+    }
+    let bus = bus.finish().map_err(Error::Spool)?;
+    let bus_lufs = meter.loudness_global().ok().filter(|v| v.is_finite());
+    master::master(&bus, rate, bus_lufs, &session.master)
+}
+
+/// Plays the strips of `session` into the mix bus, block by block, without the master: each
+/// block of the bus goes to `bus`, and each strip's own stereo output (after its low-end
+/// mono: what the track contributes to the bus) to `strip_out` when given, with its track
+/// index. [`render`] delivers the bus; the engineer listens to the strips through it before
+/// delivering a decision.
+pub fn play_strips(
+    session: &Session,
+    stems: &[&Spool],
+    mut strip_out: Option<&mut dyn FnMut(usize, &[f32]) -> Result<(), Error>>,
+    bus: &mut dyn FnMut(&[f32]) -> Result<(), Error>,
+) -> Result<(), Error> {
     assert_eq!(stems.len(), session.tracks.len(), "one stem per track");
     let rate = session.sample_rate;
     let mut strips: Vec<ChannelStrip> = session
@@ -85,8 +117,6 @@ pub fn render(
         })
         .collect();
     let frames = stems.iter().map(|s| s.frames()).max().unwrap_or(0);
-    let mut bus = SpoolWriter::new(2).map_err(Error::Spool)?;
-    let mut meter = EbuR128::new(2, rate, Mode::I).expect("stereo at a valid rate");
     // Per track: its input block and its strip's output block. The strips of a block play
     // in parallel, each into its own buffer; the bus sums them in track order, so the bytes
     // do not depend on the thread count.
@@ -137,17 +167,14 @@ pub fn render(
             for (m, s) in mix.iter_mut().zip(solo) {
                 *m += s;
             }
-            if let Some(writers) = stems_out.as_deref_mut() {
-                writers[i].write(solo)?;
+            if let Some(out) = strip_out.as_deref_mut() {
+                out(i, solo)?;
             }
         }
-        meter.add_frames_f32(mix).expect("stereo frames");
-        bus.write(mix).map_err(Error::Spool)?;
+        bus(mix)?;
         pos += n as u64;
     }
-    let bus = bus.finish().map_err(Error::Spool)?;
-    let bus_lufs = meter.loudness_global().ok().filter(|v| v.is_finite());
-    master::master(&bus, rate, bus_lufs, &session.master)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -184,6 +184,9 @@ struct Heard {
 /// The playing tracks of a song, ready for trying bells.
 struct Song {
     model: MaskingModel,
+    /// Per track, the EQ its frames already hold, dB per band (empty: flat): the bells tried
+    /// are heard relative to it.
+    base_db: Vec<Vec<f64>>,
     /// Gain of each track on the bus, dB.
     gains: Vec<f64>,
     /// Long-term K-weighted power per band of each track after its gain, linear.
@@ -209,9 +212,22 @@ impl Song {
         }
     }
 
+    /// What `bells` change on track `j` against the EQ its frames hold, dB per band.
+    fn eq_change_db(&self, j: usize, bells: &[(usize, f64)]) -> Vec<f64> {
+        let mut eq = eq_db(bells);
+        if let Some(base) = self.base_db.get(j).filter(|b| !b.is_empty()) {
+            for (g, b) in eq.iter_mut().zip(base) {
+                *g -= b;
+            }
+        }
+        eq
+    }
+
     /// How the tracks are heard with `bells` (and their make-up).
     fn hear(&self, bells: &[Vec<(usize, f64)>]) -> Option<Heard> {
-        let eq: Vec<Vec<f64>> = bells.iter().map(|c| eq_db(c)).collect();
+        let eq: Vec<Vec<f64>> = (0..bells.len())
+            .map(|j| self.eq_change_db(j, &bells[j]))
+            .collect();
         let gains: Vec<f64> = (0..self.gains.len())
             .map(|j| self.gains[j] + self.makeup_db(j, &eq[j]))
             .collect();
@@ -317,9 +333,26 @@ fn moves(i: usize, lift: bool, maskers: &[usize]) -> Vec<Vec<(usize, f64)>> {
 /// Decides the static unmasking EQ of a song. Tracks whose frames are not on the
 /// masking model's grid, or a model that cannot be read, leave every strip flat.
 pub fn decide(tracks: &[UnmaskTrack<'_>]) -> Unmasking {
+    decide_over(tracks, &[])
+}
+
+/// [`decide`] for tracks whose frames already hold a static EQ, `base` (per track; a
+/// missing or empty row: flat), as the rendered strips do: the search starts from those
+/// bells, within the same limits on depth, height and count, so a second look at the
+/// rendered mix can only refine the first. The result holds each track's whole EQ (its
+/// base bells with the new steps merged in, and any base bell off the centres as it was);
+/// the make-up is what the new steps take or add.
+pub fn decide_over(tracks: &[UnmaskTrack<'_>], base: &[Vec<Bell>]) -> Unmasking {
     let n = tracks.len();
+    let base_of = |i: usize| base.get(i).map_or(&[][..], |b| b.as_slice());
+    // A base bell on a centre (and at this module's Q) is one the search may move on.
+    let on_centre = |b: &Bell| {
+        (b.q == Q)
+            .then(|| CENTRES_HZ.iter().position(|&c| c == b.freq_hz))
+            .flatten()
+    };
     let flat = Unmasking {
-        eq: vec![Vec::new(); n],
+        eq: (0..n).map(|i| base_of(i).to_vec()).collect(),
         makeup_db: vec![0.0; n],
         before: [0.0; 2],
         after: [0.0; 2],
@@ -337,13 +370,26 @@ pub fn decide(tracks: &[UnmaskTrack<'_>]) -> Unmasking {
         .iter()
         .map(|&i| tracks[i].role != Role::LeadVocal && !tracks[i].paired)
         .collect();
+    let start: Bells = playing
+        .iter()
+        .map(|&i| {
+            base_of(i)
+                .iter()
+                .filter_map(|b| on_centre(b).map(|c| (c, b.gain_db)))
+                .collect()
+        })
+        .collect();
     let song = Song {
         model,
+        base_db: start
+            .iter()
+            .map(|b| if b.is_empty() { Vec::new() } else { eq_db(b) })
+            .collect(),
         weighted: weighted_powers(&frames, &gains),
         gains,
     };
     let m = playing.len();
-    let mut bells: Bells = vec![Vec::new(); m];
+    let mut bells: Bells = start;
     let Some(mut now) = song.hear(&bells) else {
         return flat;
     };
@@ -411,10 +457,16 @@ pub fn decide(tracks: &[UnmaskTrack<'_>]) -> Unmasking {
                 q: Q,
                 gain_db: g,
             })
+            .chain(
+                base_of(i)
+                    .iter()
+                    .filter(|b| on_centre(b).is_none())
+                    .cloned(),
+            )
             .collect();
         eq.sort_by(|a, b| a.freq_hz.total_cmp(&b.freq_hz));
         out.eq[i] = eq;
-        out.makeup_db[i] = song.makeup_db(k, &eq_db(&bells[k]));
+        out.makeup_db[i] = song.makeup_db(k, &song.eq_change_db(k, &bells[k]));
     }
     out.before = before;
     out.after = mean_per_level(&now.shares);
@@ -505,6 +557,78 @@ mod tests {
             track(Role::Keys, &t2, Some(-8.0), false),
         ]);
         assert_eq!(again.eq, u.eq);
+    }
+
+    /// A track's frames as the console plays them: with `bells` and `gain_db` in.
+    fn played(t: &BandFrames, bells: &[Bell], gain_db: f64) -> BandFrames {
+        let db = t.to_vec().unwrap();
+        frames(t.frames(), |f, b| {
+            let fc = third_octave_band(b).centre_hz;
+            let eq: f64 = bells
+                .iter()
+                .map(|x| 10.0 * bell_power_gain(fc, x.freq_hz, x.q, x.gain_db).log10())
+                .sum();
+            f64::from(db[f * THIRD_OCTAVE_BANDS + b]) + gain_db + eq
+        })
+    }
+
+    #[test]
+    fn a_second_look_at_the_played_mix_starts_from_the_bells_set_and_keeps_their_limits() {
+        // A part buried 4 dB deeper than the first decision heard it (as a duck would bury
+        // it), in frames that already hold the first bells, and a bell off the centres that
+        // the search does not own.
+        let (masker, target) = song(-23.0);
+        let first = decide(&[
+            track(Role::Guitar, &masker, Some(0.0), false),
+            track(Role::Keys, &target, Some(0.0), false),
+        ]);
+        assert!(!first.eq[0].is_empty(), "{:?}", first.eq);
+        let own = Bell {
+            freq_hz: 3000.0,
+            q: 2.0,
+            gain_db: -1.5,
+        };
+        let mut base = first.eq.clone();
+        base[1].push(own.clone());
+        let heard = [
+            played(&masker, &base[0], first.makeup_db[0]),
+            played(&target, &base[1], -4.0),
+        ];
+        let again = decide_over(
+            &[
+                track(Role::Guitar, &heard[0], Some(0.0), false),
+                track(Role::Keys, &heard[1], Some(0.0), false),
+            ],
+            &base,
+        );
+        assert!(
+            again.eq[1].contains(&own),
+            "kept as it was: {:?}",
+            again.eq[1]
+        );
+        for (eq, before) in again.eq.iter().zip(&base) {
+            let on_centres: Vec<&Bell> = eq.iter().filter(|b| **b != own).collect();
+            assert!(on_centres.len() <= MAX_BELLS, "{eq:?}");
+            assert!(on_centres.iter().filter(|b| b.gain_db > 0.0).count() <= MAX_BOOSTS);
+            for b in &on_centres {
+                assert!(
+                    (-MAX_CUT_DB..=MAX_BOOST_DB).contains(&b.gain_db),
+                    "within the limits in total: {b:?}"
+                );
+            }
+            // A base bell is moved on, never dropped or turned round.
+            for b in before.iter().filter(|b| **b != own) {
+                let now = eq.iter().find(|x| x.freq_hz == b.freq_hz);
+                let now = now.unwrap_or_else(|| panic!("{b:?} dropped: {eq:?}"));
+                assert!(now.gain_db * b.gain_db > 0.0 && now.gain_db.abs() >= b.gain_db.abs());
+            }
+        }
+        assert!(
+            again.after[0] > again.before[0],
+            "the buried part is heard more: {:?} → {:?}",
+            again.before,
+            again.after
+        );
     }
 
     /// K-weighted long-term power of a track's frames after its bells and make-up, dB.

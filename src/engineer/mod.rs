@@ -18,7 +18,7 @@ use crate::analysis::relation::Relation;
 use crate::analysis::spectrum::{BandFrames, Spectrum};
 use crate::analysis::{TrackAnalysis, tempo};
 use crate::dsp::crossover::Side;
-use crate::session::{Crossover, FORMAT_VERSION, Master, Repair, Session, Strip, Track};
+use crate::session::{Bell, Crossover, FORMAT_VERSION, Master, Repair, Session, Strip, Track};
 use master::Target;
 use roles::Role;
 
@@ -396,6 +396,53 @@ pub fn decide(
         },
         warnings,
     }
+}
+
+/// Listens to the mix as played and refines its unmasking EQ. `rendered` holds each
+/// track's short-time third-octave frames as it reaches the mix bus (after its strip: fader,
+/// pan, EQ, the dips under the drum hits and the words, harmonics, band split), so the
+/// masking is judged on what plays rather than on the dry stems the first decisions read.
+/// The static unmasking ([`frequency::decide_over`]) searches again from the bells already
+/// set, within the same limits, and the faders make up what its new steps take or add.
+/// Returns a note for the user when a bell changed.
+pub fn check_unmasking(
+    session: &mut Session,
+    rendered: &[BandFrames],
+    relations: &[Relation],
+) -> Option<String> {
+    let tracks: Vec<frequency::UnmaskTrack<'_>> = session
+        .tracks
+        .iter()
+        .zip(rendered)
+        .enumerate()
+        .map(|(i, (t, frames))| frequency::UnmaskTrack {
+            role: t.role,
+            frames,
+            // The frames are taken after the fader and the pan.
+            gain_db: (!t.strip.mute).then_some(0.0),
+            paired: on_one_source(i, t.role, relations),
+        })
+        .collect();
+    let base: Vec<Vec<Bell>> = session.tracks.iter().map(|t| t.strip.eq.clone()).collect();
+    let u = frequency::decide_over(&tracks, &base);
+    let mut changed = Vec::new();
+    for ((t, eq), makeup) in session.tracks.iter_mut().zip(u.eq).zip(u.makeup_db) {
+        if eq != t.strip.eq {
+            changed.push(t.name.clone());
+            t.strip.eq = eq;
+            t.strip.fader_db += makeup;
+        }
+    }
+    (!changed.is_empty()).then(|| {
+        format!(
+            "unmasking EQ, checked on the mix as played: {} refined; tracks unmasked in {:.0} % of their playing frames loud, {:.0} % quiet (as played before: {:.0} %, {:.0} %)",
+            changed.join(", "),
+            100.0 * u.after[0],
+            100.0 * u.after[1],
+            100.0 * u.before[0],
+            100.0 * u.before[1]
+        )
+    })
 }
 
 #[cfg(test)]
