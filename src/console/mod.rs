@@ -20,6 +20,9 @@ use strip::{ChannelStrip, RepairChain};
 
 const BLOCK: usize = 4096;
 
+/// Where [`play_strips`] hands each strip's output block: its track index and the block.
+pub type StripOut<'a> = dyn FnMut(usize, &[f32]) -> Result<(), Error> + 'a;
+
 /// Renders `session` with its stems (in track order, at the session rate) to the mix bus,
 /// writing each strip's own output to `stems_out` when given (one stereo writer per track),
 /// then masters the bus. Returns the delivered master audio and the master's report.
@@ -57,7 +60,7 @@ pub fn render(
 pub fn play_strips(
     session: &Session,
     stems: &[&Spool],
-    mut strip_out: Option<&mut dyn FnMut(usize, &[f32]) -> Result<(), Error>>,
+    mut strip_out: Option<&mut StripOut<'_>>,
     bus: &mut dyn FnMut(&[f32]) -> Result<(), Error>,
 ) -> Result<(), Error> {
     assert_eq!(stems.len(), session.tracks.len(), "one stem per track");

@@ -589,7 +589,7 @@ mod tests {
             gain_db: -1.5,
         };
         let mut base = first.eq.clone();
-        base[1].push(own.clone());
+        base[1].push(own);
         let heard = [
             played(&masker, &base[0], first.makeup_db[0]),
             played(&target, &base[1], -4.0),
