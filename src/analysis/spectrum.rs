@@ -629,13 +629,12 @@ impl SpectrumMeter {
     /// not be written to the temporary folder.
     pub fn finish_frames(mut self) -> io::Result<BandFrames> {
         self.complete_frames();
-        let frames = self.frames_out?.finish()?;
-        Ok(BandFrames {
-            hop_s: FRAME_HOP_S,
-            window_s: self.short.len as f64 / self.rate,
-            bands: THIRD_OCTAVE_BANDS,
-            store: (frames.frames() > 0).then(|| Arc::new(frames)),
-        })
+        let window_s = self.short.len as f64 / self.rate;
+        Ok(BandFrames::from_spool(
+            FRAME_HOP_S,
+            window_s,
+            self.frames_out?.finish()?,
+        ))
     }
 
     /// Runs the short-time frames up to the end of the input.
@@ -740,12 +739,7 @@ impl SpectrumMeter {
             tilt_db_per_octave,
             low_share,
             stereo,
-            frames: BandFrames {
-                hop_s: FRAME_HOP_S,
-                window_s: self.short.len as f64 / self.rate,
-                bands: THIRD_OCTAVE_BANDS,
-                store: (frames.frames() > 0).then(|| Arc::new(frames)),
-            },
+            frames: BandFrames::from_spool(FRAME_HOP_S, self.short.len as f64 / self.rate, frames),
         })
     }
 }
