@@ -51,9 +51,9 @@ const LEVELS_SPL: [f64; 2] = [super::playback::LOUD_SPL, super::playback::QUIET_
 /// Weight of the worst track in the objective, beside the mean.
 const WORST_WEIGHT: f64 = 2.0;
 /// A move must raise the objective by this much to be kept.
-const MIN_GAIN: f64 = 1e-3;
+pub(super) const MIN_GAIN: f64 = 1e-3;
 /// Maskers tried per masked track and centre: the loudest there.
-const MASKERS_TRIED: usize = 4;
+pub(super) const MASKERS_TRIED: usize = 4;
 /// Maskers cut together with a lift of the masked track.
 const HOME_MASKERS: usize = 2;
 /// Moves at most per song (each costs a dozen model evaluations at most).
@@ -232,13 +232,7 @@ impl Song {
             .map(|j| self.gains[j] + self.makeup_db(j, &eq[j]))
             .collect();
         let (shares, loud) = hear_at_levels(&self.model, &gains, &eq)?;
-        let all: Vec<f64> = shares.iter().flatten().flatten().copied().collect();
-        let score = if all.is_empty() {
-            0.0
-        } else {
-            let worst = all.iter().copied().fold(f64::INFINITY, f64::min);
-            all.iter().sum::<f64>() / all.len() as f64 + WORST_WEIGHT * worst
-        };
+        let score = score(&shares);
         Some(Heard {
             shares,
             loud,
@@ -247,7 +241,47 @@ impl Song {
     }
 }
 
-fn mean_per_level(shares: &[[Option<f64>; 2]]) -> [f64; 2] {
+/// How well a balance is heard, as one number to raise: the mean share of unmasked frames
+/// over tracks and levels plus [`WORST_WEIGHT`] × the worst, so a move that unmasks one
+/// track by burying another is refused.
+pub(super) fn score(shares: &Shares) -> f64 {
+    let all: Vec<f64> = shares.iter().flatten().flatten().copied().collect();
+    if all.is_empty() {
+        return 0.0;
+    }
+    let worst = all.iter().copied().fold(f64::INFINITY, f64::min);
+    all.iter().sum::<f64>() / all.len() as f64 + WORST_WEIGHT * worst
+}
+
+/// The track (index into `shares`) heard least, by its worse level, among those under
+/// [`TARGET`] that `wanting` admits; `None` when every one is served.
+pub(super) fn most_masked(shares: &Shares, wanting: impl Fn(usize) -> bool) -> Option<usize> {
+    (0..shares.len())
+        .filter(|&i| wanting(i))
+        .filter_map(|i| {
+            let s = &shares[i];
+            let worst = s.iter().flatten().copied().fold(1.0, f64::min);
+            (worst < TARGET && s.iter().any(Option::is_some)).then_some((i, worst))
+        })
+        .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
+        .map(|(i, _)| i)
+}
+
+/// A track's long-term power (`weighted`, per band) within half an octave of centre `c`:
+/// how much it can mask a part whose home is there.
+pub(super) fn power_near(weighted: &[f64; THIRD_OCTAVE_BANDS], c: usize) -> f64 {
+    (0..THIRD_OCTAVE_BANDS)
+        .filter(|&b| {
+            (third_octave_band(b).centre_hz / CENTRES_HZ[c])
+                .log2()
+                .abs()
+                <= 0.5
+        })
+        .map(|b| weighted[b])
+        .sum()
+}
+
+pub(super) fn mean_per_level(shares: &[[Option<f64>; 2]]) -> [f64; 2] {
     [0, 1].map(|l| {
         let v: Vec<f64> = shares.iter().filter_map(|s| s[l]).collect();
         if v.is_empty() {
@@ -259,7 +293,10 @@ fn mean_per_level(shares: &[[Option<f64>; 2]]) -> [f64; 2] {
 }
 
 /// Long-term mean K-weighted power per band of each track after its gain, linear.
-fn weighted_powers(frames: &[&BandFrames], gains: &[f64]) -> Vec<[f64; THIRD_OCTAVE_BANDS]> {
+pub(super) fn weighted_powers(
+    frames: &[&BandFrames],
+    gains: &[f64],
+) -> Vec<[f64; THIRD_OCTAVE_BANDS]> {
     let k: [f64; THIRD_OCTAVE_BANDS] =
         std::array::from_fn(|b| k_weighting(third_octave_band(b).centre_hz));
     frames
@@ -286,7 +323,7 @@ fn weighted_powers(frames: &[&BandFrames], gains: &[f64]) -> Vec<[f64; THIRD_OCT
 
 /// The two centres where a track comes nearest to being heard: its characteristic bands,
 /// by highest mean signal-to-mask ratio.
-fn characteristic_centres(heard: &TrackAudibility) -> Vec<usize> {
+pub(super) fn characteristic_centres(heard: &TrackAudibility) -> Vec<usize> {
     let mut bands: Vec<(usize, f64)> = heard
         .band_smr_db
         .iter()
@@ -397,32 +434,15 @@ pub fn decide_over(tracks: &[UnmaskTrack<'_>], base: &[Vec<Bell>]) -> Unmasking 
     let mut served = vec![false; m];
     for _ in 0..MAX_MOVES {
         // The most masked track still wanting help.
-        let Some(i) = (0..m)
-            .filter(|&i| !served[i])
-            .filter_map(|i| {
-                let s = &now.shares[i];
-                let worst = s.iter().flatten().copied().fold(1.0, f64::min);
-                (worst < TARGET && s.iter().any(Option::is_some)).then_some((i, worst))
-            })
-            .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
-            .map(|(i, _)| i)
-        else {
+        let Some(i) = most_masked(&now.shares, |i| !served[i]) else {
             break;
         };
         let mut found: Option<(Bells, Heard)> = None;
         for c in characteristic_centres(&now.loud[i]) {
             // The loudest tracks around the centre are the likely maskers.
-            let near: Vec<usize> = (0..THIRD_OCTAVE_BANDS)
-                .filter(|&b| {
-                    (third_octave_band(b).centre_hz / CENTRES_HZ[c])
-                        .log2()
-                        .abs()
-                        <= 0.5
-                })
-                .collect();
             let mut maskers: Vec<(usize, f64)> = (0..m)
                 .filter(|&j| j != i && can_eq[j])
-                .map(|j| (j, near.iter().map(|&b| song.weighted[j][b]).sum::<f64>()))
+                .map(|j| (j, power_near(&song.weighted[j], c)))
                 .collect();
             maskers.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             let maskers: Vec<usize> = maskers.into_iter().map(|(j, _)| j).collect();

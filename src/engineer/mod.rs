@@ -398,28 +398,64 @@ pub fn decide(
     }
 }
 
-/// Listens to the mix as played and refines its unmasking EQ. `rendered` holds each
-/// track's short-time third-octave frames as it reaches the mix bus (after its strip: fader,
-/// pan, EQ, the dips under the drum hits and the words, harmonics, band split), so the
-/// masking is judged on what plays rather than on the dry stems the first decisions read.
-/// The static unmasking ([`frequency::decide_over`]) searches again from the bells already
-/// set, within the same limits, and the faders make up what its new steps take or add.
-/// Returns a note for the user when a bell changed.
+/// Listens to the mix as played and refines its balance and its unmasking EQ. `rendered`
+/// holds each track's short-time third-octave frames as it reaches the mix bus (after its
+/// strip: fader, pan, EQ, the dips under the drum hits and the words, harmonics, band
+/// split), so the masking is judged on what plays rather than on the dry stems the first
+/// decisions read. First the faders move by what is heard
+/// ([`level::balance_by_audibility`]); then the static unmasking
+/// ([`frequency::decide_over`]) searches again from the bells already set, within the same
+/// limits, and the faders make up what its new steps take or add. Returns notes for the
+/// user on what moved.
 pub fn check_unmasking(
     session: &mut Session,
     rendered: &[BandFrames],
     relations: &[Relation],
-) -> Option<String> {
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    let balance = level::balance_by_audibility(
+        &session
+            .tracks
+            .iter()
+            .zip(rendered)
+            .map(|(t, frames)| level::BalanceTrack {
+                role: t.role,
+                frames,
+                playing: !t.strip.mute,
+            })
+            .collect::<Vec<_>>(),
+    );
+    let moved: Vec<String> = session
+        .tracks
+        .iter_mut()
+        .zip(&balance.moves_db)
+        .filter(|(_, m)| **m != 0.0)
+        .map(|(t, m)| {
+            t.strip.fader_db += m;
+            format!("{} {m:+.0} dB", t.name)
+        })
+        .collect();
+    if !moved.is_empty() {
+        notes.push(format!(
+            "balanced by what is heard in the mix as played: {}; tracks unmasked in {:.0} % of their playing frames loud, {:.0} % quiet (before: {:.0} %, {:.0} %)",
+            moved.join(", "),
+            100.0 * balance.after[0],
+            100.0 * balance.after[1],
+            100.0 * balance.before[0],
+            100.0 * balance.before[1]
+        ));
+    }
     let tracks: Vec<frequency::UnmaskTrack<'_>> = session
         .tracks
         .iter()
         .zip(rendered)
+        .zip(&balance.moves_db)
         .enumerate()
-        .map(|(i, (t, frames))| frequency::UnmaskTrack {
+        .map(|(i, ((t, frames), &moved))| frequency::UnmaskTrack {
             role: t.role,
             frames,
-            // The frames are taken after the fader and the pan.
-            gain_db: (!t.strip.mute).then_some(0.0),
+            // The frames are taken after the fader and the pan, before the balance's move.
+            gain_db: (!t.strip.mute).then_some(moved),
             paired: on_one_source(i, t.role, relations),
         })
         .collect();
@@ -433,16 +469,17 @@ pub fn check_unmasking(
             t.strip.fader_db += makeup;
         }
     }
-    (!changed.is_empty()).then(|| {
-        format!(
+    if !changed.is_empty() {
+        notes.push(format!(
             "unmasking EQ, checked on the mix as played: {} refined; tracks unmasked in {:.0} % of their playing frames loud, {:.0} % quiet (as played before: {:.0} %, {:.0} %)",
             changed.join(", "),
             100.0 * u.after[0],
             100.0 * u.after[1],
             100.0 * u.before[0],
             100.0 * u.before[1]
-        )
-    })
+        ));
+    }
+    notes
 }
 
 #[cfg(test)]

@@ -349,9 +349,17 @@ impl Song {
             .product()
     }
 
-    /// The lead's and the rest's band energies in frame `f` with everything applied.
-    fn frame(&self, f: usize, lead_db: f64, duck: &Duck) -> ([f64; BANDS], [f64; BANDS]) {
-        let g = 10f64.powf(lead_db / 10.0);
+    /// The lead's and the rest's band energies in frame `f` with everything applied: the
+    /// lead's gain, the duck, and `moves` (power gain per track; empty: none).
+    fn frame(
+        &self,
+        f: usize,
+        lead_db: f64,
+        duck: &Duck,
+        moves: &[f64],
+    ) -> ([f64; BANDS], [f64; BANDS]) {
+        let moved = |j: usize| moves.get(j).copied().unwrap_or(1.0);
+        let g = 10f64.powf(lead_db / 10.0) * moved(self.lead);
         let energy = self.energy.frame(f);
         let lead = energy[self.lead].map(|e| e * g);
         let mut rest = [0.0; BANDS];
@@ -359,8 +367,9 @@ impl Song {
             if j == self.lead {
                 continue;
             }
+            let m = moved(j);
             for (b, r) in rest.iter_mut().enumerate() {
-                *r += e[b] * self.duck_gain(duck, j, f, b);
+                *r += e[b] * m * self.duck_gain(duck, j, f, b);
             }
         }
         (lead, rest)
@@ -368,10 +377,10 @@ impl Song {
 
     /// dB SPL minus digital dB at each playback level: the mix's mean band power over the
     /// song (25 Hz–16 kHz) plays at the level, as the benchmark calibrates it.
-    fn calibration(&self, lead_db: &[f64], duck: &Duck) -> [f64; 2] {
+    fn calibration(&self, lead_db: &[f64], duck: &Duck, moves: &[f64]) -> [f64; 2] {
         let mut total = 0.0;
         for (f, &g) in lead_db.iter().enumerate() {
-            let (l, r) = self.frame(f, g, duck);
+            let (l, r) = self.frame(f, g, duck, moves);
             total += (1..30).map(|b| l[b] + r[b]).sum::<f64>();
         }
         let mean = power_db(total / self.frames.max(1) as f64);
@@ -390,17 +399,30 @@ impl Song {
 
     /// Gated loudness (BS.1770 gates on the 400 ms frames) of the lead and of the mix, LUFS
     /// up to a common offset.
-    fn loudness(&self, lead_db: &[f64], duck: &Duck) -> (f64, f64) {
+    fn loudness(&self, lead_db: &[f64], duck: &Duck, moves: &[f64]) -> (f64, f64) {
         let mut lead = Vec::with_capacity(self.frames);
         let mut mix = Vec::with_capacity(self.frames);
         for (f, &g) in lead_db.iter().enumerate() {
-            let (l, r) = self.frame(f, g, duck);
+            let (l, r) = self.frame(f, g, duck, moves);
             let k = |e: &[f64; BANDS]| e.iter().zip(&self.k_weight).map(|(x, k)| x * k).sum();
             let kl: f64 = k(&l);
             lead.push(kl);
             mix.push(kl + k(&r));
         }
         (gated(&lead), gated(&mix))
+    }
+
+    /// Median SII over the sung frames at each of [`PLAYBACK_SPL`].
+    fn medians(&self, lead_db: &[f64], duck: &Duck, moves: &[f64]) -> [f64; 2] {
+        let cal = self.calibration(lead_db, duck, moves);
+        let per: Vec<[f64; 2]> = (0..self.frames)
+            .filter(|&f| self.sung[f])
+            .map(|f| {
+                let (l, r) = self.frame(f, lead_db[f], duck, moves);
+                self.sii(&l, &r, &cal)
+            })
+            .collect();
+        [0, 1].map(|i| median(per.iter().map(|s| s[i]).collect()))
     }
 }
 
@@ -557,7 +579,7 @@ fn decide_frame(
 fn pass(song: &Song, lead_offset: f64) -> (Vec<f64>, Duck) {
     let n = song.energy.tracks;
     let flat = vec![lead_offset; song.frames];
-    let cal = song.calibration(&flat, &Duck::none(song.frames));
+    let cal = song.calibration(&flat, &Duck::none(song.frames), &[]);
     let mut ride = vec![None; song.frames];
     let mut duck = Duck::none(song.frames);
     // Frames are independent: in parallel, a chunk at a time (each frame's steps are a
@@ -687,19 +709,8 @@ pub fn decide(tracks: &[WordsTrack<'_>]) -> Words {
     if !song.sung.iter().any(|&s| s) {
         return none;
     }
-    let medians = |lead_db: &[f64], duck: &Duck| -> [f64; 2] {
-        let cal = song.calibration(lead_db, duck);
-        let per: Vec<[f64; 2]> = (0..song.frames)
-            .filter(|&f| song.sung[f])
-            .map(|f| {
-                let (l, r) = song.frame(f, lead_db[f], duck);
-                song.sii(&l, &r, &cal)
-            })
-            .collect();
-        [0, 1].map(|i| median(per.iter().map(|s| s[i]).collect()))
-    };
     let zero = vec![0.0; song.frames];
-    let sii_before = medians(&zero, &Duck::none(song.frames));
+    let sii_before = song.medians(&zero, &Duck::none(song.frames), &[]);
 
     // The lead's fader offset that puts it inside its window against the mix, by bisection
     // (the rider partly makes up for a fader move, so one step is not enough): as loud as
@@ -708,7 +719,7 @@ pub fn decide(tracks: &[WordsTrack<'_>]) -> Words {
     let run = |offset: f64| {
         let (ride, duck) = pass(&song, offset);
         let lead_db: Vec<f64> = ride.iter().map(|r| r + offset).collect();
-        let (l, m) = song.loudness(&lead_db, &duck);
+        let (l, m) = song.loudness(&lead_db, &duck, &[]);
         (offset, l - m, ride, duck)
     };
     let first = run(0.0);
@@ -749,7 +760,7 @@ pub fn decide(tracks: &[WordsTrack<'_>]) -> Words {
         first
     };
     let lead_db: Vec<f64> = ride.iter().map(|r| r + offset).collect();
-    let sii_after = medians(&lead_db, &duck);
+    let sii_after = song.medians(&lead_db, &duck, &[]);
     let duck = (0..tracks.len())
         .map(|j| {
             if j == lead {
@@ -777,6 +788,49 @@ pub fn decide(tracks: &[WordsTrack<'_>]) -> Words {
         sii_before,
         sii_after,
         lead_vs_mix_db: rel,
+    }
+}
+
+/// The words of a mix as played: the tracks' frames already hold the lead's ride and the
+/// duck (as the console renders them), and a later decision asks what moving the faders
+/// would do to them.
+pub(super) struct PlayedWords {
+    song: Song,
+    none: Duck,
+    flat: Vec<f64>,
+}
+
+/// The words of one balance: median SII over the sung frames at each of [`PLAYBACK_SPL`],
+/// and the lead's gated loudness relative to the mix's, dB.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct HeardWords {
+    pub sii: [f64; 2],
+    pub lead_vs_mix_db: f64,
+}
+
+impl PlayedWords {
+    /// The played `tracks` (`gain_db` 0 for a playing track: the frames are taken on the
+    /// bus); `None` without a playing lead or a sung frame.
+    pub(super) fn new(tracks: &[WordsTrack<'_>]) -> Option<PlayedWords> {
+        let lead = tracks
+            .iter()
+            .position(|t| t.role == Role::LeadVocal && t.gain_db.is_some())?;
+        let song = Song::new(tracks, lead);
+        song.sung.iter().any(|&s| s).then(|| PlayedWords {
+            none: Duck::none(song.frames),
+            flat: vec![0.0; song.frames],
+            song,
+        })
+    }
+
+    /// The words with each track's fader moved by `moves_db` (dB per track).
+    pub(super) fn hear(&self, moves_db: &[f64]) -> HeardWords {
+        let moves: Vec<f64> = moves_db.iter().map(|d| 10f64.powf(d / 10.0)).collect();
+        let (l, m) = self.song.loudness(&self.flat, &self.none, &moves);
+        HeardWords {
+            sii: self.song.medians(&self.flat, &self.none, &moves),
+            lead_vs_mix_db: l - m,
+        }
     }
 }
 
