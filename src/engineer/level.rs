@@ -141,6 +141,20 @@ fn may_lift(role: Role) -> bool {
     )
 }
 
+/// The words model of the tracks as played (`None` without a lead that sings).
+fn played_words(tracks: &[BalanceTrack<'_>]) -> Option<words::PlayedWords> {
+    words::PlayedWords::new(
+        &tracks
+            .iter()
+            .map(|t| words::WordsTrack {
+                role: t.role,
+                frames: t.frames,
+                gain_db: t.playing.then_some(0.0),
+            })
+            .collect::<Vec<_>>(),
+    )
+}
+
 /// Whether a balance keeps the lead's words as the words model hears them (`now`: before any
 /// move): the median SII over the sung frames does not fall at either playback level, and
 /// the lead's loudness against the mix moves by at most [`MAX_LEAD_SHIFT_DB`].
@@ -174,16 +188,7 @@ pub fn balance_by_audibility(tracks: &[BalanceTrack<'_>]) -> AudibleBalance {
     let role = |k: usize| tracks[playing[k]].role;
     let lead = (0..m).find(|&k| role(k) == Role::LeadVocal);
     let weighted = frequency::weighted_powers(&frames, &vec![0.0; m]);
-    let words = words::PlayedWords::new(
-        &tracks
-            .iter()
-            .map(|t| words::WordsTrack {
-                role: t.role,
-                frames: t.frames,
-                gain_db: t.playing.then_some(0.0),
-            })
-            .collect::<Vec<_>>(),
-    );
+    let words = played_words(tracks);
     // The words' moves are per track of the song, the search's per playing track.
     let on_song = |g: &[f64]| {
         let mut all = vec![0.0; n];
@@ -387,17 +392,7 @@ mod tests {
         let b = balance_by_audibility(&tracks);
         assert_eq!(b.moves_db[0], 0.0, "the lead never moves");
         assert!(b.moves_db.iter().any(|&m| m != 0.0), "{:?}", b.moves_db);
-        let words = words::PlayedWords::new(
-            &tracks
-                .iter()
-                .map(|t| words::WordsTrack {
-                    role: t.role,
-                    frames: t.frames,
-                    gain_db: Some(0.0),
-                })
-                .collect::<Vec<_>>(),
-        )
-        .expect("a lead that sings");
+        let words = played_words(&tracks).expect("a lead that sings");
         let (before, after) = (words.hear(&[0.0; 5]), words.hear(&b.moves_db));
         assert!(
             after.sii[0] >= before.sii[0] && after.sii[1] >= before.sii[1],

@@ -233,11 +233,8 @@ pub fn decide(
     );
     if unmask.eq.iter().any(|e| !e.is_empty()) {
         warnings.push(format!(
-            "unmasking EQ: tracks unmasked in {:.0} % of their playing frames loud, {:.0} % quiet (before: {:.0} %, {:.0} %)",
-            100.0 * unmask.after[0],
-            100.0 * unmask.after[1],
-            100.0 * unmask.before[0],
-            100.0 * unmask.before[1]
+            "unmasking EQ: {}",
+            heard_note(unmask.after, unmask.before, "before")
         ));
     }
     for (f, m) in faders.iter_mut().zip(&unmask.makeup_db) {
@@ -398,6 +395,17 @@ pub fn decide(
     }
 }
 
+/// The model's mean audibility after a decision and `before` it (loud and quiet), in words.
+fn heard_note(after: [f64; 2], before: [f64; 2], before_label: &str) -> String {
+    format!(
+        "tracks unmasked in {:.0} % of their playing frames loud, {:.0} % quiet ({before_label}: {:.0} %, {:.0} %)",
+        100.0 * after[0],
+        100.0 * after[1],
+        100.0 * before[0],
+        100.0 * before[1]
+    )
+}
+
 /// Listens to the mix as played and refines its balance and its unmasking EQ. `rendered`
 /// holds each track's short-time third-octave frames as it reaches the mix bus (after its
 /// strip: fader, pan, EQ, the dips under the drum hits and the words, harmonics, band
@@ -437,12 +445,9 @@ pub fn check_unmasking(
         .collect();
     if !moved.is_empty() {
         notes.push(format!(
-            "balanced by what is heard in the mix as played: {}; tracks unmasked in {:.0} % of their playing frames loud, {:.0} % quiet (before: {:.0} %, {:.0} %)",
+            "balanced by what is heard in the mix as played: {}; {}",
             moved.join(", "),
-            100.0 * balance.after[0],
-            100.0 * balance.after[1],
-            100.0 * balance.before[0],
-            100.0 * balance.before[1]
+            heard_note(balance.after, balance.before, "before")
         ));
     }
     let tracks: Vec<frequency::UnmaskTrack<'_>> = session
@@ -471,12 +476,9 @@ pub fn check_unmasking(
     }
     if !changed.is_empty() {
         notes.push(format!(
-            "unmasking EQ, checked on the mix as played: {} refined; tracks unmasked in {:.0} % of their playing frames loud, {:.0} % quiet (as played before: {:.0} %, {:.0} %)",
+            "unmasking EQ, checked on the mix as played: {} refined; {}",
             changed.join(", "),
-            100.0 * u.after[0],
-            100.0 * u.after[1],
-            100.0 * u.before[0],
-            100.0 * u.before[1]
+            heard_note(u.after, u.before, "as played before")
         ));
     }
     notes
