@@ -51,7 +51,7 @@ const LEVELS_SPL: [f64; 2] = [super::playback::LOUD_SPL, super::playback::QUIET_
 /// Weight of the worst track in the objective, beside the mean.
 const WORST_WEIGHT: f64 = 2.0;
 /// A move must raise the objective by this much to be kept.
-pub(super) const MIN_GAIN: f64 = 1e-3;
+const MIN_GAIN: f64 = 1e-3;
 /// Maskers tried per masked track and centre: the loudest there.
 pub(super) const MASKERS_TRIED: usize = 4;
 /// Maskers cut together with a lift of the masked track.
@@ -281,6 +281,7 @@ pub(super) fn power_near(weighted: &[f64; THIRD_OCTAVE_BANDS], c: usize) -> f64 
         .sum()
 }
 
+/// Mean share of unmasked frames over the playing tracks, loud and quiet.
 pub(super) fn mean_per_level(shares: &[[Option<f64>; 2]]) -> [f64; 2] {
     [0, 1].map(|l| {
         let v: Vec<f64> = shares.iter().filter_map(|s| s[l]).collect();
