@@ -58,8 +58,19 @@ impl Automation {
 
     /// Linear gains for `out.len()` frames from `start` on.
     pub fn fill_gains(&mut self, start: u64, out: &mut [f32]) {
+        // Held stretches (a static bell, a ride between moves) repeat one dB value: its gain
+        // is computed once, not per sample; the same dB gives the same gain bit for bit.
+        let mut last: Option<(f64, f32)> = None;
         for (i, g) in out.iter_mut().enumerate() {
-            *g = db_to_gain(self.db_at(start + i as u64)) as f32;
+            let db = self.db_at(start + i as u64);
+            *g = match last {
+                Some((held, gain)) if held == db => gain,
+                _ => {
+                    let gain = db_to_gain(db) as f32;
+                    last = Some((db, gain));
+                    gain
+                }
+            };
         }
     }
 }
